@@ -1,0 +1,121 @@
+"""`mlenv`: the same pipeline as the provider, without Pulumi.
+
+  mlenv build FILE [--registry REPO] [--index-url URL] [--json]
+  mlenv hash FILE
+  mlenv import-rootfs ROOTFS.tar REF
+  mlenv diagnose LOGFILE|- [--catalogue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import MlenvError
+
+DEFAULT_REGISTRY = "oci:.mlenv/images"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MlenvError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `mlenv diagnose LOG | head`
+        sys.stderr.close()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlenv", description="ML environments as immutable, reproducible images.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="build and push an environment unless its image already exists")
+    build.add_argument("file", help="environment YAML file")
+    build.add_argument("--registry", default=os.environ.get("MLENV_REGISTRY", DEFAULT_REGISTRY), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
+    build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
+    build.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    build.set_defaults(run=_build)
+
+    hash_ = commands.add_parser("hash", help="print the definition hash of an environment file")
+    hash_.add_argument("file")
+    hash_.set_defaults(run=_hash)
+
+    rootfs = commands.add_parser("import-rootfs", help="push a root filesystem tarball as a one-layer base image")
+    rootfs.add_argument("tarball")
+    rootfs.add_argument("reference", help="host/repo:tag or oci:PATH:tag")
+    rootfs.set_defaults(run=_import_rootfs)
+    diagnose = commands.add_parser("diagnose", help="explain a build log (ours, pip, uv, conda, docker build): cause, fix, evidence")
+    diagnose.add_argument("log", nargs="?", help="log file, or - for standard input")
+    diagnose.add_argument("--catalogue", action="store_true", help="print the rule catalogue as Markdown (docs/DIAGNOSTICS.md)")
+    diagnose.set_defaults(run=_diagnose)
+    return parser
+
+
+def _credentials():
+    from .auth import Credentials
+
+    username, password = os.environ.get("MLENV_REGISTRY_USERNAME"), os.environ.get("MLENV_REGISTRY_PASSWORD")
+    return Credentials(username, password) if username and password else None
+
+
+def _build(args) -> int:
+    from .index import IndexSettings
+    from .pipeline import build
+    from .spec import load_file
+
+    spec = load_file(args.file)
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    result = build(spec, args.registry, _credentials(), IndexSettings.from_environment(args.index_url), log=log)
+    if args.json:
+        print(json.dumps({**result.outputs(), "seconds": round(result.seconds, 3)}, indent=2))
+    else:
+        state = "cache hit, nothing built or pushed" if result.cache_hit else f"built, {result.bytes_pushed} bytes pushed"
+        print(f"{result.image_ref}\n  {state} in {result.seconds:.2f}s")
+    return 0
+
+
+def _hash(args) -> int:
+    from .hashing import definition_hash
+    from .spec import load_file
+
+    print(definition_hash(load_file(args.file)))
+    return 0
+
+
+def _import_rootfs(args) -> int:
+    from .rootfs import import_rootfs
+
+    print(import_rootfs(args.tarball, args.reference, _credentials()))
+    return 0
+
+
+def _diagnose(args) -> int:
+    from .diagnose import catalogue_markdown, diagnose
+
+    if args.catalogue:
+        print(catalogue_markdown(), end="")
+        return 0
+    if not args.log:
+        print("error: diagnose needs a LOGFILE (or - for standard input)", file=sys.stderr)
+        return 2
+    try:
+        text = sys.stdin.read() if args.log == "-" else open(args.log, encoding="utf-8", errors="replace").read()
+    except OSError as error:
+        print(f"error: cannot read {args.log}: {error.strerror}", file=sys.stderr)
+        return 2
+    for rank, found in enumerate(diagnose(text), start=1):
+        print(f"{rank}. {found.rule.id}: {found.rule.title}")
+        print(f"   cause: {found.cause}\n   fix: {found.fix}\n   evidence:")
+        print("\n".join(f"   {number:>5} | {line}" for number, line in found.evidence))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""One error type for everything a user can get wrong or a build can hit.
+
+Every message names what failed (the field or stage), the cause, and the fix; a build failure also
+carries its diagnosis (rule id), the log lines that prove it, and the path of the full saved log.
+So `pulumi preview`, `pulumi up` and the CLI all print one readable paragraph, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MlenvError(Exception):
+    """A failure explained: where (field or stage), what, the fix, and optionally the evidence."""
+
+    def __init__(self, where: str, problem: str, fix: str, value: object = None, *, rule: str | None = None,
+                 evidence: list[tuple[int, str]] | None = None, output: str = "", log_path: str | None = None):
+        self.where, self.problem, self.fix, self.value = where, problem, fix, value
+        self.rule, self.evidence, self.output, self.log_path = rule, evidence or [], output, log_path
+        super().__init__(self.render())
+
+    @property
+    def headline(self) -> str:
+        shown = f" (got {self.value!r})" if self.value is not None else ""
+        return f"{self.where}: {self.problem}{shown}. Fix: {self.fix}"
+
+    def render(self) -> str:
+        lines = [self.headline]
+        if self.rule:
+            lines.append(f"  diagnosis: {self.rule} (docs/DIAGNOSTICS.md#{self.rule.replace('.', '-')})")
+        if self.evidence:
+            lines.append("  evidence:")
+            lines += [f"    {number:>4} | {text}" for number, text in self.evidence]
+        if self.log_path:
+            lines.append(f"  full log: {self.log_path}")
+        return "\n".join(lines)
+
+    def with_details(self, **details) -> "MlenvError":
+        """The same error with diagnosis details added (rule, evidence, log_path)."""
+        fields = dict(value=self.value, rule=self.rule, evidence=self.evidence, output=self.output, log_path=self.log_path)
+        fields.update(details)
+        return type(self)(self.where, self.problem, self.fix, **fields)
+
+
+class SpecError(MlenvError):
+    """The definition is invalid; raised before anything is resolved or built."""
+
+
+class BuildError(MlenvError):
+    """Resolving, building or publishing failed; nothing was tagged."""

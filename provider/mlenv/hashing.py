@@ -1,0 +1,23 @@
+"""The definition hash: the identity of an environment (rules in docs/HASHING.md)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .canonical import canonical_definition, canonical_json
+from .spec import EnvironmentSpec
+
+# Bumped whenever the builder would produce a different image from the same definition.
+BUILDER_VERSION = "mlenv-oci/1"
+TAG_PREFIX = "mlenv-"
+
+
+def definition_hash(spec: EnvironmentSpec) -> str:
+    payload = {"builder": BUILDER_VERSION, "definition": canonical_definition(spec)}
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def tag_for(hash_hex: str) -> str:
+    """A registry tag derived from the hash: 128 bits is collision-free in practice, and the
+    manifest annotation carries the full hash, which the cache check compares."""
+    return TAG_PREFIX + hash_hex[:32]

@@ -1,0 +1,89 @@
+"""Where packages come from: the index settings, read from the environment (pip's and uv's variables)
+or given explicitly. They are machine settings like a mirror, so they stay out of the definition hash;
+the lock hash records what was actually resolved."""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from packaging.version import InvalidVersion, Version
+
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    index_url: str | None = None  # None: the installer's default index (PyPI)
+    extra_index_urls: tuple[str, ...] = field(default_factory=tuple)
+    ca_file: str | None = None
+
+    @classmethod
+    def from_environment(cls, index_url: str | None = None) -> "IndexSettings":
+        env = os.environ
+        extras = env.get("MLENV_EXTRA_INDEX_URL") or env.get("PIP_EXTRA_INDEX_URL") or env.get("UV_EXTRA_INDEX_URL") or ""
+        return cls(
+            index_url=index_url or env.get("MLENV_INDEX_URL") or env.get("PIP_INDEX_URL") or env.get("UV_INDEX_URL") or None,
+            extra_index_urls=tuple(u for u in extras.split() if u.startswith(("http://", "https://"))),
+            ca_file=env.get("SSL_CERT_FILE") or env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE"),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else ssl.create_default_context()
+
+    def with_credentials(self, url: str) -> str:
+        """A file URL from the lock (uv drops credentials) with the user:password of the index
+        on the same host put back, so private-index downloads authenticate."""
+        parts = urlsplit(url)
+        if parts.username:
+            return url
+        for index_url in filter(None, (self.index_url, *self.extra_index_urls)):
+            index_parts = urlsplit(index_url)
+            if index_parts.username and index_parts.hostname == parts.hostname and index_parts.port == parts.port:
+                return parts._replace(netloc=f"{index_parts.netloc.rsplit('@', 1)[0]}@{parts.netloc}").geturl()
+        return url
+
+    def secrets(self) -> list[str]:
+        """Passwords embedded in the index URLs, to be redacted from every message and log."""
+        found = []
+        for url in filter(None, (self.index_url, *self.extra_index_urls)):
+            userinfo = urlsplit(url).password
+            if userinfo:
+                found.append(unquote(userinfo))
+        return found
+
+
+def available_versions(index: IndexSettings, package: str, python_version: str = "3.11") -> list[str]:
+    """Versions of a package the index offers as wheels for the target, newest first ([] if unknown).
+    Asks pip (`pip index versions`), which knows the default index and the wheel tags."""
+    command = [sys.executable, "-m", "pip", "index", "versions", package, "--python-version", python_version,
+               "--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--disable-pip-version-check", "--no-input"]
+    if index.index_url:
+        command += ["--index-url", index.index_url]
+    for extra in index.extra_index_urls:
+        command += ["--extra-index-url", extra]
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    env.pop("PIP_FIND_LINKS", None)
+    if index.ca_file:
+        env["PIP_CERT"] = index.ca_file
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = re.search(r"^Available versions: (.+)$", done.stdout, re.MULTILINE)
+    return [v.strip() for v in found.group(1).split(",")] if found else []
+
+
+def closest_version(requested: str, versions: list[str]) -> str | None:
+    """The newest version not above the requested one, else the oldest above it."""
+    try:
+        wanted = Version(requested)
+    except InvalidVersion:
+        return versions[-1] if versions else None
+    parsed = sorted(Version(v) for v in versions)
+    below = [v for v in parsed if v <= wanted]
+    return str(below[-1]) if below else (str(parsed[0]) if parsed else None)

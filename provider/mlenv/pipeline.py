@@ -1,0 +1,138 @@
+"""The whole data path, one call: spec → hash → (cache hit?) → base → lock → layers → image → publish.
+
+The provider and the CLI are thin shells over `build`; nothing here knows about either.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from . import image as img
+from .auth import Credentials
+from .buildlog import BuildLog
+from .errors import BuildError
+from .hashing import definition_hash, tag_for
+from .index import IndexSettings
+from .reference import parse_reference, parse_repository
+from .spec import EnvironmentSpec
+from .stores import open_store
+
+
+@dataclass
+class BuildResult:
+    image_ref: str
+    digest: str
+    tag: str
+    definition_hash: str
+    lock_hash: str
+    packages: list[str]
+    cache_hit: bool
+    bytes_pushed: int
+    seconds: float = 0.0
+    layers: list[dict] = field(default_factory=list)
+
+    def outputs(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("seconds", "layers")}
+
+
+def build(
+    spec: EnvironmentSpec,
+    repository: str,
+    credentials: Credentials | None = None,
+    index: IndexSettings | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> BuildResult:
+    started = time.monotonic()
+    target_ref = parse_repository(repository)
+    hash_hex = definition_hash(spec)
+    tag = tag_for(hash_hex)
+    index = index or IndexSettings.from_environment()
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets()])
+    target = open_store(target_ref, credentials)
+    try:
+        hit = lookup(target, target_ref.repository, tag, hash_hex)
+        if hit:
+            log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
+            hit.seconds = time.monotonic() - started
+            return hit
+        result = _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, buildlog)
+    except BuildError as error:
+        raise diagnosed(error, buildlog) from None
+    finally:
+        target.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
+    """The error with its diagnosis and evidence, the whole log saved beside it."""
+    from .diagnose import diagnose
+
+    buildlog.add_output(error.output)
+    buildlog(f"error: {error.headline}")
+    path = buildlog.save()
+    found = diagnose(buildlog.text(), limit=50, secrets=buildlog.secrets)
+    chosen = next((d for d in found if d.rule.id == error.rule), None if error.rule else found[0])
+    evidence = chosen.evidence if chosen else [(n + 1, line) for n, line in enumerate(buildlog.lines)][-4:]
+    evidence = [line for line in evidence if not line[1].startswith("error: ")] or evidence[-1:]
+    return error.with_details(rule=error.rule or chosen.rule.id, evidence=evidence, log_path=str(path))
+
+
+def lookup(target, repository: str, tag: str, hash_hex: str) -> BuildResult | None:
+    """A cache hit is the hash-derived tag whose manifest carries the same full definition hash."""
+    found = target.get_manifest(tag)
+    if found is None:
+        return None
+    data, _ = found
+    annotations = json.loads(data).get("annotations", {})
+    if annotations.get(img.DEFINITION_HASH) != hash_hex:
+        return None
+    digest = img.descriptor("", data)["digest"]
+    packages = json.loads(annotations.get(img.PACKAGES, "[]"))
+    return BuildResult(f"{repository}@{digest}", digest, tag, hash_hex, annotations.get(img.LOCK_HASH, ""), packages, True, 0)
+
+
+def exists(repository: str, digest: str, credentials: Credentials | None = None) -> bool:
+    """Whether the image is still in the registry (what `pulumi refresh` asks)."""
+    store = open_store(parse_repository(repository), credentials)
+    try:
+        return store.has_manifest(digest)
+    finally:
+        store.close()
+
+
+def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, log) -> BuildResult:
+    # Imported here so a cache hit (the common case) never pays for the build stages' imports.
+    from .base import python_facts, resolve_base
+    from .layers import package_layer, plan_layers, venv_layer
+    from .lock import lock_hash, resolve
+    from .publish import publish
+    from .wheels import fetch_wheels
+
+    base_ref = parse_reference(spec.image)
+    base_credentials = credentials if base_ref.host == target_ref.host else None
+    base_store = open_store(base_ref, base_credentials)
+    try:
+        base = resolve_base(base_ref, base_store)
+        python = python_facts(base, base_store)
+        log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
+        wheels = resolve(spec.pip, python, index)
+        log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
+        files = fetch_wheels(wheels, index)
+        layers = [venv_layer(python.version, python.interpreter)]
+        layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+        locked = lock_hash(base.digest, python, wheels)
+        packages = [w.pin for w in wheels]
+        labels = {img.DEFINITION_HASH: hash_hex, img.LOCK_HASH: locked}
+        config = img.build_config(base, layers, spec.variables, labels)
+        annotations = {**labels, img.PACKAGES: json.dumps(packages)}
+        manifest = img.build_manifest(base, config, layers, annotations)
+        report = publish(target, base, base_store, layers, config, manifest, tag)
+    finally:
+        base_store.close()
+    log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
+    layer_info = [{"digest": l.digest, "size": l.size, "created_by": l.created_by} for l in layers]
+    return BuildResult(f"{target_ref.repository}@{report.digest}", report.digest, tag, hash_hex, locked, packages, False, report.bytes_pushed, layers=layer_info)

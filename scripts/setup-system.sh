@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# System packages the project needs, installed only when missing (idempotent; run as root).
+#   docker.io        the Docker engine, for run-verification tests and the docker-build baseline
+#   docker-registry  the CNCF Distribution registry that tests and the demo run on 127.0.0.1
+#   debootstrap      makes the Debian base image with Python (no Docker Hub here)
+#   python3-venv     `make` creates the project's virtualenv with it
+set -euo pipefail
+
+packages=(docker.io docker-registry debootstrap)
+python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-system: missing ${missing[*]}; run as root (or install them) first" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "setup-system: installed ${missing[*]}"
+fi

@@ -1,0 +1,81 @@
+"""Session fixtures: real servers on 127.0.0.1, started by the tests themselves.
+
+Nothing here skips: a server that cannot start fails the session loudly, in CI and locally.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlenv.index import IndexSettings
+from mlenv.rootfs import import_rootfs
+from tests.infra import services
+
+BASE_TAG = "base/python:3.11-bookworm"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_cache(tmp_path_factory) -> Path:
+    """Builds in tests use a cache of their own (wheels, layers, base facts), never the user's."""
+    path = tmp_path_factory.mktemp("mlenv-cache")
+    os.environ["MLENV_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    server = services.start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory):
+    server = services.start_registry(tmp_path_factory.mktemp("auth-registry"), htpasswd=("builder", "s3cret-pass"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path:
+    return services.ensure_wheelhouse()
+
+
+@pytest.fixture(scope="session")
+def index(wheelhouse, tmp_path_factory):
+    server = services.start_pypiserver(wheelhouse, tmp_path_factory.mktemp("pypiserver"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def index_settings(index) -> IndexSettings:
+    return IndexSettings(index_url=index.url)
+
+
+@pytest.fixture(scope="session")
+def base_image(registry) -> str:
+    """Debian bookworm with python3, from debootstrap (cached), pushed with our registry client."""
+    reference = f"{registry.host}/{BASE_TAG}"
+    import_rootfs(services.ensure_base_rootfs(), reference)
+    return reference
+
+
+@pytest.fixture(scope="session")
+def nopython_image(registry) -> str:
+    reference = f"{registry.host}/base/nopython:1"
+    import_rootfs(services.ensure_nopython_rootfs(), reference)
+    return reference
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    services.ensure_dockerd()
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
