@@ -125,10 +125,10 @@ def ensure_wheelhouse() -> Path:
     target = CACHE / "wheelhouse"
     marker = target / ".complete"
     with _locked("wheelhouse"):
+        target.mkdir(parents=True, exist_ok=True)
         _write_local_wheels(target)
         if marker.exists() and marker.read_text() == "\n".join(WHEELS):
             return target
-        target.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")}
         env["PIP_CONFIG_FILE"] = os.devnull
         for requirement in WHEELS:
