@@ -105,3 +105,39 @@ def test_password_never_reaches_outputs(stack, auth_registry, base_image):
     assert result.op == "create", result.error
     assert "s3cret-pass" not in repr(result.outputs)
     assert "registry_password" not in result.outputs
+
+
+def test_conda_file_pip_list_and_requirements_file_share_one_image(stack, registry, base_image, tmp_path):
+    """Three sources, one definition: the second and third resources are cache hits on the first's image."""
+    repository = f"{registry.host}/envs/sources"
+    (tmp_path / "requirements.txt").write_text("# pinned\nSix == 1.16.0\n")
+    (tmp_path / "conda.yml").write_text("channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - pip: [six==1.16.0]\n")
+    common = {"repository": repository, "python": {"version": "3.11"}}
+    provider = EnvironmentProvider()
+    listed = stack.up("listed", provider, {**common, "image": base_image, "pip": ["six==1.16.0"]})
+    from_file = stack.up("reqfile", provider, {**common, "image": base_image, "pip": str(tmp_path / "requirements.txt")})
+    from_conda = stack.up("conda", provider, {"repository": repository, "image": base_image, "conda_file": str(tmp_path / "conda.yml")})
+    assert not listed.outputs["cache_hit"]
+    assert from_file.outputs["cache_hit"] and from_conda.outputs["cache_hit"]
+    assert listed.outputs["image_ref"] == from_file.outputs["image_ref"] == from_conda.outputs["image_ref"]
+    assert from_conda.checked_inputs["pip"] == ["six==1.16.0"] and from_conda.checked_inputs["python"] == {"version": "3.11"}
+    assert "conda" not in from_conda.checked_inputs  # no conda packages: it means this Python and these pip packages
+
+
+def test_validation_errors_fail_preview_naming_field_and_fix(stack, registry, base_image, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    result = stack.preview("AzureML-mine", EnvironmentProvider(), {
+        "repository": f"{registry.host}/envs/invalid", "env_name": "AzureML-mine", "build": {"path": str(tmp_path)}, "pip": ["six==1.16.0"]})
+    assert result.op == "failed"
+    fields = {prop for prop, _ in result.failures}
+    assert {"env_name", "pip", "build"} <= fields
+    reasons = " | ".join(reason for _, reason in result.failures)
+    assert "the prefix 'AzureML' is reserved" in reasons and "cannot apply to a Docker build context" in reasons and "Fix:" in reasons
+
+
+def test_python_pin_that_the_base_image_lacks_is_explained(stack, registry, base_image):
+    result = stack.up("py310", EnvironmentProvider(), {"repository": f"{registry.host}/envs/py310", "image": base_image,
+                                                        "python": {"version": "3.10"}, "pip": ["six==1.16.0"]})
+    assert result.op == "failed" and "Traceback" not in result.error
+    assert "the definition asks for Python 3.10, the base image has Python 3.11" in result.error
+    assert "diagnosis: image.python-mismatch" in result.error

@@ -2,6 +2,8 @@
 
   mlenv build FILE [--registry REPO] [--index-url URL] [--json]
   mlenv hash FILE
+  mlenv validate FILE...
+  mlenv diff OLD NEW [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
   mlenv import-rootfs ROOTFS.tar REF
   mlenv diagnose LOGFILE|- [--catalogue]
 """
@@ -47,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     hash_.add_argument("file")
     hash_.set_defaults(run=_hash)
 
+    validate = commands.add_parser("validate", help="check definition files: errors (exit 1) and warnings, as in pulumi preview")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(run=_validate)
+
+    diff = commands.add_parser("diff", help="what changed between two definitions, and whether it rebuilds")
+    diff.add_argument("old", help="definition file, or REV:PATH for a file at a git revision (e.g. main:envs/train.yml)")
+    diff.add_argument("new", help="definition file, or REV:PATH")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when the change rebuilds the image")
+    diff.set_defaults(run=_diff)
+
     rootfs = commands.add_parser("import-rootfs", help="push a root filesystem tarball as a one-layer base image")
     rootfs.add_argument("tarball")
     rootfs.add_argument("reference", help="host/repo:tag or oci:PATH:tag")
@@ -65,12 +78,20 @@ def _credentials():
     return Credentials(username, password) if username and password else None
 
 
+def _warn(spec) -> None:
+    from .validate import findings
+
+    for warning in findings(spec).warnings:
+        print(f"warning: {warning.headline}", file=sys.stderr)
+
+
 def _build(args) -> int:
     from .index import IndexSettings
     from .pipeline import build
     from .spec import load_file
 
     spec = load_file(args.file)
+    _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     result = build(spec, args.registry, _credentials(), IndexSettings.from_environment(args.index_url), log=log)
     if args.json:
@@ -87,6 +108,40 @@ def _hash(args) -> int:
 
     print(definition_hash(load_file(args.file)))
     return 0
+
+
+def _validate(args) -> int:
+    from .spec import load_file
+    from .validate import findings
+
+    failed = False
+    for path in args.files:
+        try:
+            found = findings(load_file(path))
+        except MlenvError as error:
+            found = None
+            print(f"{path}: error: {error}")
+            failed = True
+            continue
+        for error in found.errors:
+            print(f"{path}: error: {error.headline}")
+        for warning in found.warnings:
+            print(f"{path}: warning: {warning.headline}")
+        failed |= bool(found.errors)
+        if not found.errors:
+            print(f"{path}: ok ({len(found.warnings)} warning{'s' if len(found.warnings) != 1 else ''})")
+    return 1 if failed else 0
+
+
+def _diff(args) -> int:
+    from .changes import compare, render
+    from .revisions import load_definition
+
+    with load_definition(args.old) as old, load_definition(args.new) as new:
+        report = compare(old, new)
+    title = args.new if args.old.split(":")[-1] == args.new.split(":")[-1] else f"{args.old} → {args.new}"
+    sys.stdout.write(render(report, args.format, title.split(":")[-1] if ":" in title and "→" not in title else title))
+    return 1 if args.exit_code and report.rebuilds else 0
 
 
 def _import_rootfs(args) -> int:

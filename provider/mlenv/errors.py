@@ -46,3 +46,8 @@ class SpecError(MlenvError):
 
 class BuildError(MlenvError):
     """Resolving, building or publishing failed; nothing was tagged."""
+
+
+class SpecWarning(MlenvError):
+    """A definition that builds but probably not as meant (a mutable tag, an unpinned package).
+    Never raised: collected and shown as a Pulumi warning in preview and as a CLI warning."""

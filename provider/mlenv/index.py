@@ -9,18 +9,17 @@ import re
 import ssl
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
 from packaging.version import InvalidVersion, Version
-
-
 
 @dataclass(frozen=True)
 class IndexSettings:
     index_url: str | None = None  # None: the installer's default index (PyPI)
     extra_index_urls: tuple[str, ...] = field(default_factory=tuple)
     ca_file: str | None = None
+    find_links: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_environment(cls, index_url: str | None = None) -> "IndexSettings":
@@ -31,6 +30,17 @@ class IndexSettings:
             extra_index_urls=tuple(u for u in extras.split() if u.startswith(("http://", "https://"))),
             ca_file=env.get("SSL_CERT_FILE") or env.get("PIP_CERT") or env.get("REQUESTS_CA_BUNDLE"),
         )
+
+    def for_definition(self, pip) -> "IndexSettings":
+        """The definition's own index options win over the machine's, as in pip (a requirements file's
+        --index-url beats PIP_INDEX_URL). `${VAR}` placeholders expand here, at build time, so a
+        token never enters the definition or its hash."""
+        expand = os.path.expandvars
+        if not (pip.index_url or pip.extra_index_urls or pip.find_links):
+            return self
+        index_url = self.with_credentials(expand(pip.index_url)) if pip.index_url else self.index_url
+        extras = tuple(dict.fromkeys([*(self.with_credentials(expand(u)) for u in pip.extra_index_urls), *self.extra_index_urls]))
+        return replace(self, index_url=index_url, extra_index_urls=extras, find_links=tuple(expand(f) for f in pip.find_links))
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else ssl.create_default_context()

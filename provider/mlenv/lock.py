@@ -44,14 +44,17 @@ class LockedWheel:
         return f"{self.name}=={self.version}"
 
 
-def resolve(requirements, python: PythonFacts, index: IndexSettings) -> list[LockedWheel]:
-    """The exact wheel set for the requirements, sorted by name."""
-    if not requirements:
+def resolve(pip, python: PythonFacts, index: IndexSettings) -> list[LockedWheel]:
+    """The exact wheel set for a `PipSpec` (requirements, private wheels, constraints, --hash
+    values), sorted by name."""
+    if not (pip.requirements or pip.wheels):
         return []
-    lines = "\n".join(canonical_requirement(r) for r in requirements) + "\n"
-    pylock = _run_uv(lines, python, index)
+    lines = [canonical_requirement(r) for r in pip.requirements] + [f"{w.name} @ {Path(w.path).as_uri()}" for w in pip.wheels]
+    constraints = [canonical_requirement(r) for r in pip.constraints]
+    pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index)
     target_tags = list(target_tag_order(python))
-    return sorted((_best_wheel(p, target_tags) for p in pylock.get("packages", [])), key=lambda w: w.name)
+    allowed = dict(pip.hashes)
+    return sorted((_best_wheel(p, target_tags, allowed) for p in pylock.get("packages", [])), key=lambda w: w.name)
 
 
 def lock_hash(base_digest: str, python: PythonFacts, wheels: list[LockedWheel]) -> str:
@@ -74,10 +77,15 @@ def target_tag_order(python: PythonFacts):
     yield from tags.compatible_tags((major, minor), interpreter=f"cp{major}{minor}", platforms=platforms)
 
 
-def _best_wheel(package: dict, target_tags: list[tags.Tag]) -> LockedWheel:
+def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> LockedWheel:
+    name = canonicalize_name(package["name"])
+    archive = package.get("archive")
+    if archive and archive.get("path", "").endswith(".whl"):  # a private wheel, used as it is
+        path = Path(archive["path"])
+        return LockedWheel(name, package["version"], path.name, path.as_uri(), archive["hashes"]["sha256"], path.stat().st_size)
     rank = {tag: index for index, tag in enumerate(target_tags)}
     best, best_rank = None, len(rank)
-    for wheel in package.get("wheels", []):
+    for wheel in _hash_checked(name, package.get("wheels", []), allowed.get(name)):
         filename = wheel["url"].rsplit("/", 1)[-1].split("#")[0]
         wheel_rank = min((rank.get(t, len(rank)) for t in parse_wheel_filename(filename)[3]), default=len(rank))
         if wheel_rank < best_rank:
@@ -85,11 +93,25 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag]) -> LockedWheel:
     if best is None:
         raise BuildError("pip", f"{package['name']} {package.get('version', '')} has no wheel for the target (Linux x86_64, this Python)", f"pin a version of {package['name']} that publishes a manylinux or pure-Python wheel", rule="resolution.sdist-only")
     wheel, filename = best
-    name = canonicalize_name(package["name"])
     return LockedWheel(name, package["version"], filename, wheel["url"], wheel["hashes"]["sha256"], int(wheel.get("size") or 0))
 
 
-def _run_uv(lines: str, python: PythonFacts, index: IndexSettings) -> dict:
+def _hash_checked(name: str, wheels: list[dict], hashes: tuple[str, ...] | None) -> list[dict]:
+    """Only the files a `--hash=` pin allows, as pip's hash-checking mode does."""
+    if not hashes:
+        return wheels
+    sha256 = {h.split(":", 1)[1] for h in hashes if h.startswith("sha256:")}
+    if not sha256:
+        raise BuildError(f"pip.{name}", "only sha384/sha512 hashes are given, and the lock records sha256", "add the sha256 hashes (pip-compile --generate-hashes writes them)", sorted(hashes))
+    matching = [w for w in wheels if w.get("hashes", {}).get("sha256") in sha256]
+    if not matching:
+        found = ", ".join(w.get("hashes", {}).get("sha256", "?")[:16] + "…" for w in wheels)
+        raise BuildError(f"pip.{name}", f"no file of {name} on the index matches its --hash values (the index offers {found})",
+                         "regenerate the hashes from the index you build against, or check that the index serves the files you reviewed", rule="resolution.hash-mismatch")
+    return matching
+
+
+def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings) -> dict:
     from uv import find_uv_bin
 
     with tempfile.TemporaryDirectory(prefix="mlenv-lock-") as work:
@@ -104,6 +126,11 @@ def _run_uv(lines: str, python: PythonFacts, index: IndexSettings) -> dict:
             command += ["--index-url", index.index_url]
         for extra in index.extra_index_urls:
             command += ["--extra-index-url", extra]
+        for location in index.find_links:
+            command += ["--find-links", location]
+        if constraints:
+            (Path(work) / "constraints.txt").write_text("\n".join(constraints) + "\n")
+            command += ["--constraint", str(Path(work) / "constraints.txt")]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_INDEX", "UV_EXTRA_INDEX", "UV_DEFAULT_INDEX", "UV_FIND_LINKS"))}
         if index.ca_file:
             env["SSL_CERT_FILE"] = index.ca_file

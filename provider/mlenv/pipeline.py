@@ -45,11 +45,14 @@ def build(
     index: IndexSettings | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> BuildResult:
+    from .validate import findings
+
+    findings(spec).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
     target_ref = parse_repository(repository)
     hash_hex = definition_hash(spec)
     tag = tag_for(hash_hex)
-    index = index or IndexSettings.from_environment()
+    index = (index or IndexSettings.from_environment()).for_definition(spec.pip)
     buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets()])
     target = open_store(target_ref, credentials)
     try:
@@ -104,6 +107,21 @@ def exists(repository: str, digest: str, credentials: Credentials | None = None)
         store.close()
 
 
+def _base_credentials(spec, base_ref, target_ref, credentials):
+    """The base registry's own login if the definition names one, else the target's on the same host."""
+    login = spec.base_registry
+    if login.username and login.password:
+        return Credentials(login.username, login.password)
+    return credentials if base_ref.host == target_ref.host else None
+
+
+def _check_python(spec, python) -> None:
+    wanted = spec.python.version
+    if wanted and not (python.version == wanted or wanted.startswith(python.version + ".")):
+        raise BuildError("python.version", f"the definition asks for Python {wanted}, the base image has Python {python.version}",
+                         f"use a base image with Python {wanted}, or change the Python pin to {python.version}", rule="image.python-mismatch")
+
+
 def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, log) -> BuildResult:
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
     from .base import python_facts, resolve_base
@@ -113,12 +131,13 @@ def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, ind
     from .wheels import fetch_wheels
 
     base_ref = parse_reference(spec.image)
-    base_credentials = credentials if base_ref.host == target_ref.host else None
+    base_credentials = _base_credentials(spec, base_ref, target_ref, credentials)
     base_store = open_store(base_ref, base_credentials)
     try:
         base = resolve_base(base_ref, base_store)
         python = python_facts(base, base_store)
         log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
+        _check_python(spec, python)
         wheels = resolve(spec.pip, python, index)
         log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
         files = fetch_wheels(wheels, index)

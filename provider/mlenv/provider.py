@@ -16,16 +16,18 @@ from typing import Any
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 from .auth import Credentials
-from .canonical import canonical_definition
+from .canonical import to_mapping
 from .errors import MlenvError, SpecError
 from .hashing import definition_hash, tag_for
 from .pipeline import build, exists
 from .reference import parse_repository
-from .spec import KNOWN_FIELDS, from_mapping
+from .spec import TOP_FIELDS, from_mapping
 
-DEFINITION_FIELDS = ("image", "pip", "variables")
-METADATA_FIELDS = ("env_name", "description")
-CREDENTIAL_FIELDS = ("registry_username", "registry_password")
+# The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
+# the environment's own name as env_name (the resource has a name of its own), plus where to publish.
+METADATA_FIELDS = ("env_name", "version", "description", "tags", "os_type", "inference_config")
+DEFINITION_FIELDS = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated")
+CREDENTIAL_FIELDS = ("registry_username", "registry_password", "base_image_registry_password")
 OUTPUT_FIELDS = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 
 
@@ -53,10 +55,26 @@ def _explained():
 
 
 def _spec_from(props: dict):
-    data = {k: props.get(k) for k in DEFINITION_FIELDS if props.get(k) is not None}
-    data["name"] = props.get("env_name") or ""
-    data["description"] = props.get("description") or ""
+    """Any field of the definition schema is accepted as an input (conda_file, environment_variables…);
+    check then replaces them by the normalized form."""
+    accepted = (*(k for k in TOP_FIELDS if k != "name"), "env_name")
+    data = {k: props[k] for k in accepted if props.get(k) is not None}
+    if "env_name" in data:
+        data["name"] = data.pop("env_name")
+    password = props.get("base_image_registry_password")
+    if password:
+        docker = dict(data.get("docker") or {})
+        docker["base_image_registry"] = {**(docker.get("base_image_registry") or {}), "password": password}
+        data["docker"] = docker
     return from_mapping(data)
+
+
+def _checked_inputs(news: dict, spec) -> dict:
+    mapping = to_mapping(spec)
+    mapping.pop("name", None)
+    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", *CREDENTIAL_FIELDS)}
+    hash_hex = definition_hash(spec)
+    return {**kept, **mapping, **({"env_name": spec.name} if spec.name else {}), "definition_hash": hash_hex, "tag": tag_for(hash_hex)}
 
 
 def _credentials(props: dict) -> Credentials | None:
@@ -71,24 +89,21 @@ class EnvironmentProvider(ResourceProvider):
     serialize_as_secret_always = False  # it captures nothing secret
 
     def check(self, _olds: dict, news: dict) -> CheckResult:
-        if any(_is_unknown(news.get(k)) for k in (*DEFINITION_FIELDS, "repository")):
+        if any(_is_unknown(v) for k, v in news.items() if not k.startswith("__")):
             return CheckResult(news, [])  # preview with values not yet known: checked again at up
+        from .validate import findings
+
         failures = _credential_failures(news)
-        try:
-            spec = _spec_from(news)
-        except SpecError as error:
-            return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
         try:
             parse_repository(news.get("repository") or "")
         except SpecError as error:
             failures.append(CheckFailure("repository", str(error)))
-        checked = dict(news)
-        canonical = canonical_definition(spec)
-        checked["pip"] = canonical["pip"]
-        checked["variables"] = canonical["variables"]
-        checked["definition_hash"] = definition_hash(spec)
-        checked["tag"] = tag_for(checked["definition_hash"])
-        return CheckResult(checked, failures)
+        try:
+            spec = _spec_from(news)
+        except SpecError as error:
+            return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
+        failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec).errors]
+        return CheckResult(_checked_inputs(news, spec), failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         replaces = ["repository"] if _changed(olds, news, "repository") else []
@@ -142,5 +157,7 @@ def _credential_failures(news: dict) -> list[CheckFailure]:
 
 
 def _top_field(where: str) -> str:
+    """The input property a failure belongs to (`pip (requirements.txt:3)` → `pip`)."""
     head = where.split(".")[0].split("[")[0].split(" ")[0]
-    return {"name": "env_name"}.get(head, head if head in KNOWN_FIELDS else "image")
+    head = {"name": "env_name", "conda_file": "conda", "environment_variables": "variables"}.get(head, head)
+    return head if head in (*DEFINITION_FIELDS, *METADATA_FIELDS, "repository") else "image"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -43,6 +43,8 @@ def _download_once(client: httpx.Client, wheel: LockedWheel, url: str) -> None:
 
 
 def _download(client: httpx.Client, wheel: LockedWheel, index: IndexSettings) -> None:
+    if wheel.url.startswith("file://"):  # a private wheel or a local find-links folder
+        return _copy_local(wheel)
     url = urljoin(index.index_url.rstrip("/") + "/", wheel.url) if index.index_url else wheel.url
     try:
         _download_once(client, wheel, index.with_credentials(url))
@@ -50,3 +52,14 @@ def _download(client: httpx.Client, wheel: LockedWheel, index: IndexSettings) ->
         raise BuildError("pip", f"{wheel.filename} does not match the index's sha256 ({err})", "the index served different bytes than it advertised: check the index or mirror", rule="resolution.hash-mismatch") from None
     except httpx.TransportError as err:
         raise BuildError("pip", f"cannot download {wheel.filename} from {redact(url, index.secrets())}: {err}", "check the network and the index URL", rule="resolution.timeout") from None
+
+
+def _copy_local(wheel: LockedWheel) -> None:
+    source = Path(unquote(urlsplit(wheel.url).path))
+    try:
+        with source.open("rb") as handle:
+            atomic_write(wheel_path(wheel), iter(lambda: handle.read(1024 * 1024), b""), expected_sha256=wheel.sha256)
+    except OSError as err:
+        raise BuildError("pip", f"cannot read the local wheel {source}: {err.strerror}", "keep the wheel file where the definition points") from None
+    except ValueError:
+        raise BuildError("pip", f"{source} changed since the definition was read (sha256 differs)", "run again so the new content is hashed", rule="resolution.hash-mismatch") from None

@@ -1,20 +1,31 @@
-"""`pulumi_mlenv.Environment`: a definition in, an immutable `repo@sha256:…` reference out."""
+"""`pulumi_mlenv.Environment`: a definition in, an immutable `repo@sha256:…` reference out.
+
+Every definition source lands in the same model (`mlenv.spec`): an environment file (ours or Azure
+ML's), typed sections, plain keyword arguments, or one of the `from_*` constructors. The program
+parses what it can see so warnings (mutable base tag, unpinned packages…) appear in `pulumi
+preview`; the provider checks again, normalizes, and fails preview on errors.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 from pulumi.dynamic import Resource
 
+from mlenv.canonical import to_mapping
 from mlenv.errors import SpecError
 from mlenv.provider import EnvironmentProvider
-from mlenv.spec import load_file, read_requirements_file
+from mlenv.spec import from_mapping, load_file
+
+from .sections import DockerSection, PythonSection, SparkSection, section_mapping
+
+OUTPUTS = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 
 
 class Environment(Resource, module="mlenv", name="Environment"):
-    """An ML environment: base image + pip requirements + variables, published to `repository`.
+    """An ML environment: base image + conda/pip + variables (+ Docker build), published to `repository`.
 
     The image is built and pushed only when no image for the definition hash exists there;
     `image_ref` is the digest-pinned reference jobs and other stacks consume.
@@ -34,44 +45,136 @@ class Environment(Resource, module="mlenv", name="Environment"):
         resource_name: str,
         repository: pulumi.Input[str],
         file: Optional[str] = None,
+        *,
         image: Optional[pulumi.Input[str]] = None,
         pip: Optional[pulumi.Input[Sequence[str] | str]] = None,
+        conda: Optional[Any] = None,
+        conda_file: Optional[str] = None,
+        python: Optional[PythonSection] = None,
+        docker: Optional[DockerSection] = None,
+        spark: Optional[SparkSection] = None,
+        dockerfile: Optional[str] = None,
+        build: Optional[Mapping[str, str]] = None,
         variables: Optional[pulumi.Input[Mapping[str, str]]] = None,
-        description: Optional[str] = None,
+        environment_variables: Optional[pulumi.Input[Mapping[str, str]]] = None,
+        curated: Optional[str] = None,
         env_name: Optional[str] = None,
+        version: Optional[str] = None,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
         registry_username: Optional[pulumi.Input[str]] = None,
         registry_password: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
-        definition = _definition(file, image, pip, variables, description, env_name)
+        explicit = {
+            "image": image, "pip": pip, "conda": conda, "conda_file": conda_file, "python": section_mapping(python),
+            "docker": section_mapping(docker), "spark": section_mapping(spark), "dockerfile": dockerfile, "build": build,
+            "variables": variables, "environment_variables": environment_variables, "curated": curated,
+            "name": env_name, "version": version, "description": description, "tags": tags,
+        }
+        base_password = _pop_base_password(explicit)
+        definition, specs = _definition(file, {k: v for k, v in explicit.items() if v is not None})
+        if "name" in definition:
+            definition["env_name"] = definition.pop("name")
+        secret = lambda value: pulumi.Output.secret(value) if value is not None else None  # noqa: E731
         props = {
             **definition,
             "repository": repository,
             "registry_username": registry_username,
-            "registry_password": pulumi.Output.secret(registry_password) if registry_password is not None else None,
-            **{key: None for key in ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")},
+            "registry_password": secret(registry_password),
+            "base_image_registry_password": secret(base_password),
+            **{key: None for key in OUTPUTS},
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["registry_password"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["registry_password", "base_image_registry_password"]))
         super().__init__(EnvironmentProvider(), resource_name, props, opts)
+        _warn(self, specs)
+
+    # --- constructors mirroring Azure ML's ---------------------------------------------------
+    @classmethod
+    def from_conda_specification(cls, name: str, file_path: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
+        """A conda environment.yml (channels, dependencies, its pip: section) on a base image."""
+        return cls(name, repository, image=image, conda_file=file_path, env_name=kwargs.pop("env_name", name), **kwargs)
+
+    @classmethod
+    def from_pip_requirements(cls, name: str, file_path: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
+        """A requirements.txt (with its -r/-c includes, index options, hashes, local wheels) on a base image."""
+        return cls(name, repository, image=image, pip=file_path, env_name=kwargs.pop("env_name", name), **kwargs)
+
+    @classmethod
+    def from_existing_conda_environment(cls, name: str, conda_environment_name: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
+        """A local conda environment (a prefix path or an env name), read from its conda-meta: no conda needed."""
+        from mlenv.conda import read_existing_environment
+
+        conda = _program_step(lambda: read_existing_environment(conda_environment_name))
+        mapping = {"channels": list(conda.channels), "dependencies": [*(f"python={v}" for v in conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}
+        return cls(name, repository, image=image, conda=mapping, env_name=kwargs.pop("env_name", name), **kwargs)
+
+    @classmethod
+    def from_docker_build_context(cls, name: str, docker_build_context: str, dockerfile_path: str = "Dockerfile", *, repository: pulumi.Input[str], **kwargs) -> "Environment":
+        """A Docker build context directory (honouring .dockerignore) and its Dockerfile."""
+        return cls(name, repository, build={"path": docker_build_context, "dockerfile_path": dockerfile_path}, env_name=kwargs.pop("env_name", name), **kwargs)
+
+    @classmethod
+    def from_dockerfile(cls, name: str, dockerfile: str, *, repository: pulumi.Input[str], **kwargs) -> "Environment":
+        """Dockerfile text (or the path of a Dockerfile) with no build context."""
+        return cls(name, repository, dockerfile=dockerfile, env_name=kwargs.pop("env_name", name), **kwargs)
+
+    @classmethod
+    def from_curated(cls, name: str, reference: str, *, repository: pulumi.Input[str], **kwargs) -> "Environment":
+        """A curated environment: `mlenv:<name>@latest` or `mlenv:<name>:<version>`."""
+        return cls(name, repository, curated=reference, **kwargs)
 
 
-def _definition(file, image, pip, variables, description, env_name) -> dict:
-    """Fields from the file (if any), overridden by explicit arguments."""
-    fields: dict = {}
+def _pop_base_password(explicit: dict) -> Any:
+    """The base registry password leaves the definition here and travels as a secret input."""
+    docker = explicit.get("docker")
+    login = (docker or {}).get("base_image_registry") if isinstance(docker, dict) else None
+    if isinstance(login, dict) and login.get("password") is not None:
+        explicit["docker"] = {**docker, "base_image_registry": {k: v for k, v in login.items() if k != "password"}}
+        return login["password"]
+    return None
+
+
+def _program_step(step):
     try:
-        if file is not None:
-            spec = load_file(file)
-            fields = {
-                "image": spec.image,
-                "pip": [str(r) for r in spec.pip],
-                "variables": dict(spec.variables),
-                "description": spec.description,
-                "env_name": spec.name,
-            }
-        if isinstance(pip, str):
-            pip = read_requirements_file(Path(pip))
+        return step()
     except SpecError as error:
         raise pulumi.RunError(f"mlenv.Environment: {error}") from None
-    explicit = {"image": image, "pip": pip, "variables": variables, "description": description, "env_name": env_name}
-    fields.update({k: v for k, v in explicit.items() if v is not None})
-    return fields
+
+
+def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
+    """The file's fields (paths made relative to the program), overridden by explicit arguments,
+    normalized when every value is known; with Outputs inside, passed as they are for the provider
+    to parse once they resolve. Also the parsed specs, for their warnings."""
+    specs = [_program_step(lambda: load_file(file))] if file is not None else []
+    fields = to_mapping(specs[0]) if specs else {}
+    if specs and not explicit:
+        return fields, specs
+    fields.update(explicit)
+    if _has_outputs(fields):
+        return fields, specs
+    specs.append(_program_step(lambda: from_mapping(fields, base_dir=Path("."))))
+    return to_mapping(specs[-1]), specs
+
+
+def _has_outputs(value: Any) -> bool:
+    if isinstance(value, (pulumi.Output, pulumi.Resource)) or hasattr(value, "__await__"):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_outputs(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_outputs(v) for v in value)
+    return False
+
+
+def _warn(resource: Environment, specs: list) -> None:
+    """Warnings (mutable tags, unpinned packages, missing Python pin…) as Pulumi warnings in preview;
+    errors are the provider check's to report."""
+    from mlenv.validate import findings
+
+    shown = set()
+    for spec in specs:
+        for warning in findings(spec).warnings:
+            if warning.headline not in shown:
+                shown.add(warning.headline)
+                pulumi.log.warn(f"mlenv: {warning.headline}", resource=resource)
