@@ -143,12 +143,13 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
 def _conda_mapping(spec: EnvironmentSpec) -> dict | None:
     if not spec.conda or not spec.conda.packages:
         return None
-    python = [f"python{_conda_op(v)}" for v in spec.conda.python_specs]
+    python = [python_match_spec(v) for v in spec.conda.python_specs]
     return {"channels": list(spec.conda.channels), "dependencies": [*python, *spec.conda.packages]}
 
 
-def _conda_op(version: str) -> str:
-    return "" if not version else (version if version[0] in "<>=!~" else "=" + version)
+def python_match_spec(version: str) -> str:
+    """A conda python entry back from its version part: "3.11" → python=3.11, "==3.11.7" → python==3.11.7."""
+    return "python" + ("" if not version else (version if version[0] in "<>=!~" else "=" + version))
 
 
 def _pip_lines(spec: EnvironmentSpec) -> list[str]:

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check definition files: errors (exit 1) and warnings, as in pulumi preview")
     validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--offline", action="store_true", help="do not ask the index what unpinned packages would lock to")
+    validate.add_argument("--index-url", help="package index for that question (default: as for build)")
     validate.set_defaults(run=_validate)
 
     diff = commands.add_parser("diff", help="what changed between two definitions, and whether it rebuilds")
@@ -111,13 +113,17 @@ def _hash(args) -> int:
 
 
 def _validate(args) -> int:
+    from .index import IndexSettings
+    from .lock import preview_versions
     from .spec import load_file
     from .validate import findings
 
     failed = False
+    index = IndexSettings.from_environment(args.index_url)
     for path in args.files:
         try:
-            found = findings(load_file(path))
+            spec = load_file(path)
+            found = findings(spec, None if args.offline else preview_versions(spec, index))
         except MlenvError as error:
             found = None
             print(f"{path}: error: {error}")

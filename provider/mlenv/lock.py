@@ -57,6 +57,26 @@ def resolve(pip, python: PythonFacts, index: IndexSettings) -> list[LockedWheel]
     return sorted((_best_wheel(p, target_tags, allowed) for p in pylock.get("packages", [])), key=lambda w: w.name)
 
 
+def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
+    """What the definition's packages would lock to today (name → version), for the unpinned-package
+    warning in preview; {} when the index cannot say. Resolved for the definition's Python pin, else
+    this interpreter's version, and the base image's glibc is assumed to be 2.28+."""
+    import sys
+
+    if not (spec.pip.requirements and any(not _is_pinned(r) for r in spec.pip.requirements)):
+        return {}
+    version = spec.python.version or f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = PythonFacts(".".join(version.split(".")[:2]), "", "2.28")
+    try:
+        return {w.name: w.version for w in resolve(spec.pip, python, index.for_definition(spec.pip))}
+    except (BuildError, OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return {}
+
+
+def _is_pinned(requirement) -> bool:
+    return any(s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier)
+
+
 def lock_hash(base_digest: str, python: PythonFacts, wheels: list[LockedWheel]) -> str:
     payload = {"base": base_digest, "python": python.version, "wheels": [[w.name, w.version, w.filename, w.sha256] for w in wheels]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -173,8 +173,10 @@ def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
     from packaging.utils import canonicalize_name
 
     warnings = []
+    from .lock import _is_pinned
+
     for requirement in spec.pip.requirements:
-        if not any(s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier):
+        if not _is_pinned(requirement):
             name = canonicalize_name(requirement.name)
             will = f"it would lock to {name}=={locked[name]} today" if name in locked else "it locks to the newest matching version at the first build"
             warnings.append(SpecWarning(f"pip.{name}", f"unpinned ({requirement}): {will}", f"pin it ({name}=={locked.get(name, 'X.Y.Z')}) so a rebuild elsewhere gets the same version"))

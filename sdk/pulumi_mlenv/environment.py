@@ -103,10 +103,11 @@ class Environment(Resource, module="mlenv", name="Environment"):
     @classmethod
     def from_existing_conda_environment(cls, name: str, conda_environment_name: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
         """A local conda environment (a prefix path or an env name), read from its conda-meta: no conda needed."""
+        from mlenv.canonical import python_match_spec
         from mlenv.conda import read_existing_environment
 
         conda = _program_step(lambda: read_existing_environment(conda_environment_name))
-        mapping = {"channels": list(conda.channels), "dependencies": [*(f"python={v}" for v in conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}
+        mapping = {"channels": list(conda.channels), "dependencies": [*map(python_match_spec, conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}
         return cls(name, repository, image=image, conda=mapping, env_name=kwargs.pop("env_name", name), **kwargs)
 
     @classmethod
@@ -170,11 +171,14 @@ def _has_outputs(value: Any) -> bool:
 def _warn(resource: Environment, specs: list) -> None:
     """Warnings (mutable tags, unpinned packages, missing Python pin…) as Pulumi warnings in preview;
     errors are the provider check's to report."""
+    from mlenv.index import IndexSettings
+    from mlenv.lock import preview_versions
     from mlenv.validate import findings
 
     shown = set()
+    index = IndexSettings.from_environment()
     for spec in specs:
-        for warning in findings(spec).warnings:
+        for warning in findings(spec, preview_versions(spec, index)).warnings:
             if warning.headline not in shown:
                 shown.add(warning.headline)
                 pulumi.log.warn(f"mlenv: {warning.headline}", resource=resource)
