@@ -46,11 +46,13 @@ def test_build_context_without_dockerfile_or_outside(tmp_path):
     (tmp_path / "ctx").mkdir()
     with pytest.raises(SpecError) as missing:
         from_mapping({"build": {"path": str(tmp_path / "ctx")}})
-    assert missing.value.where == "build.dockerfile_path" and "Dockerfile" in missing.value.problem
+    assert missing.value.headline == (f"build.dockerfile_path: there is no Dockerfile at this path in the build context {tmp_path / 'ctx'}; the context is empty "
+                                      "(got 'Dockerfile'). Fix: set build.dockerfile_path to the Dockerfile's path relative to build.path")
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     with pytest.raises(SpecError) as outside:
         from_mapping({"build": {"path": str(tmp_path / "ctx"), "dockerfile_path": "../Dockerfile"}})
-    assert outside.value.where == "build.dockerfile_path" and "inside the build context" in outside.value.problem
+    assert outside.value.headline == ("build.dockerfile_path: the Dockerfile must be inside the build context (got '../Dockerfile'). "
+                                      "Fix: move the Dockerfile into build.path and give its path relative to it, e.g. Dockerfile or docker/Dockerfile")
 
 
 @pytest.mark.parametrize("key, value", [("pip", ["six==1.16.0"]), ("variables", {"A": "1"}), ("conda", {"channels": ["conda-forge"], "dependencies": ["numpy=1.26"]})])
