@@ -26,8 +26,8 @@ def conda(channels=("conda-forge", "nodefaults"), packages=CONDA_PACKAGES, pytho
 GOLDEN = {
     "conda": (lambda: conda(packages=["numpy>=1.26,<2", "scipy=1.13"]), "e03358f5b59d54490c009162f000a513034402cd092b03098d26ea90e45bd2cc"),
     "dockerfile (CRLF)": (lambda: from_mapping({"dockerfile": "FROM registry.example/base/python:3.11\r\nRUN pip install six==1.16.0\r\n"}),
-                          "88b13e4c193d815a19928f1482eac5ed293c4431ecf72450a79bc53b5c097cc6"),
-    "build context": (lambda: load_file(DEFINITIONS / "docker-build" / "environment.yml"), "5d92fd644e3df9d6661ec2a4e4e5fe725a8be43f184b166375752cf2bba9a624"),
+                          "bee3a42cd6e8790ce55109e9cdeaf593b996a865045ca09409ea77390fe299ea"),
+    "build context": (lambda: load_file(DEFINITIONS / "docker-build" / "environment.yml"), "26282443e70acf2e50e1a2f56d3ace192b440cb0620108e3eafa1eff994c73b1"),
     "requirements with includes, hashes, index, private wheel": (
         lambda: from_mapping({"image": BASE, "pip": "requirements.txt"}, base_dir=DEFINITIONS / "requirements"),
         "eb5e2db39861e1b8b1e16095f90072e2e3db4ec546ddfdf7878a1d20fecc7a2a"),
@@ -35,7 +35,7 @@ GOLDEN = {
     "docker steps and spark": (lambda: from_mapping({"image": BASE, "docker": {"steps": ["RUN apt-get install -y libgomp1", "ENV A=1"]},
                                                      "spark": {"repositories": ["https://maven.example/repo"],
                                                                "packages": [{"group": "com.example", "artifact": "features_2.12", "version": "1.0"}]}}),
-                               "52be4ab5b9a54acb68f6a3a9d7a25ddb554b72a98e578d159d134ecbb1c1a775"),
+                               "94d4fb87a8e61e7c61c409549fbdba55172a72147b0a6c0b04915b2b5156a767"),
 }
 
 

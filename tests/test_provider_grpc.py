@@ -130,7 +130,7 @@ def test_validation_errors_fail_preview_naming_field_and_fix(stack, registry, ba
         "repository": f"{registry.host}/envs/invalid", "env_name": "AzureML-mine", "build": {"path": str(tmp_path)}, "pip": ["six==1.16.0"]})
     assert result.op == "failed"
     fields = {prop for prop, _ in result.failures}
-    assert {"env_name", "pip", "build"} <= fields
+    assert {"env_name", "pip"} <= fields
     reasons = " | ".join(reason for _, reason in result.failures)
     assert "the prefix 'AzureML' is reserved" in reasons and "cannot apply to a Docker build context" in reasons and "Fix:" in reasons
 

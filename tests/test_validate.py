@@ -153,8 +153,11 @@ def test_windows_and_other_platforms():
 
 
 def test_what_this_release_cannot_build_fails_in_preview():
-    assert errors_of({"dockerfile": DOCKERFILE}) == [
-        "dockerfile: needs the Docker builder, which this release does not include yet. Fix: use image with pip and variables (the daemonless builder), or wait for the Docker builder"]
+    assert errors_of({"dockerfile": DOCKERFILE}) == []
+    assert errors_of({"dockerfile": DOCKERFILE, "builder": "oci"}) == [
+        "builder: the daemonless builder cannot run dockerfile (got 'oci'). Fix: set builder: docker (or leave builder unset), or remove the Docker instructions"]
+    assert errors_of({"dockerfile": DOCKERFILE, "pip": ["six==1.16.0"]}) == [
+        "pip: cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built. Fix: install pip packages in the Dockerfile, or use image with pip and docker.steps instead of dockerfile"]
     assert errors_of({"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}})[0].startswith(
         "conda.dependencies: conda packages (numpy")
 

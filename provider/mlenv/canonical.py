@@ -136,6 +136,8 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
         "spark": _spark(spec),
         "variables": dict(sorted(spec.variables.items())),
         "curated": spec.curated,
+        "builder": spec.builder,
+        "verify": list(spec.verify) or None,
     }
     return {k: v for k, v in out.items() if v is not None}
 

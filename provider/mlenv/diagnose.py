@@ -105,7 +105,12 @@ def _enrich(fields: dict[str, str]) -> dict[str, str]:
 
 
 class _Fields(dict):
+    """Missing fields read as a default phrase, unless an alternate spelling (`command2`) was captured."""
+
     def __missing__(self, key: str) -> str:
+        base = key.rstrip("0123456789")
+        if any(k.rstrip("0123456789") == base and self[k] for k in list(self)):
+            return ""
         return _DEFAULTS.get(key, "")
 
 

@@ -9,11 +9,19 @@ from .spec import EnvironmentSpec
 
 # Bumped whenever the builder would produce a different image from the same definition.
 BUILDER_VERSION = "mlenv-oci/1"
+DOCKER_BUILDER_VERSION = "mlenv-docker/1"
 TAG_PREFIX = "mlenv-"
 
 
+def builder_of(spec: EnvironmentSpec) -> str:
+    """The Docker builder for Dockerfiles, build contexts and Docker steps (or when asked for), else
+    the daemonless one."""
+    return "docker" if spec.builder == "docker" or spec.dockerfile or spec.build or spec.steps else "oci"
+
+
 def definition_hash(spec: EnvironmentSpec) -> str:
-    payload = {"builder": BUILDER_VERSION, "definition": canonical_definition(spec)}
+    version = DOCKER_BUILDER_VERSION if builder_of(spec) == "docker" else BUILDER_VERSION
+    payload = {"builder": version, "definition": canonical_definition(spec)}
     return hashlib.sha256(canonical_json(payload)).hexdigest()
 
 

@@ -78,7 +78,7 @@ def _is_pinned(requirement) -> bool:
 
 
 def lock_hash(base_digest: str, python: PythonFacts, wheels: list[LockedWheel]) -> str:
-    payload = {"base": base_digest, "python": python.version, "wheels": [[w.name, w.version, w.filename, w.sha256] for w in wheels]}
+    payload = {"base": base_digest, "python": python.version if python else None, "wheels": [[w.name, w.version, w.filename, w.sha256] for w in wheels]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -14,7 +15,7 @@ from . import image as img
 from .auth import Credentials
 from .buildlog import BuildLog
 from .errors import BuildError
-from .hashing import definition_hash, tag_for
+from .hashing import builder_of, definition_hash, tag_for
 from .index import IndexSettings
 from .reference import parse_reference, parse_repository
 from .spec import EnvironmentSpec
@@ -61,7 +62,8 @@ def build(
             log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
             hit.seconds = time.monotonic() - started
             return hit
-        result = _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, buildlog)
+        builder = _docker_build_and_publish if builder_of(spec) == "docker" else _build_and_publish
+        result = builder(spec, target, target_ref, hash_hex, tag, credentials, index, buildlog)
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:
@@ -123,6 +125,8 @@ def _check_python(spec, python) -> None:
 
 
 def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, log) -> BuildResult:
+    """The daemonless builder: wheels installed on the host into deterministic layers on top of the
+    base image's own layers."""
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
     from .base import python_facts, resolve_base
     from .layers import package_layer, plan_layers, venv_layer
@@ -131,27 +135,71 @@ def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, ind
     from .wheels import fetch_wheels
 
     base_ref = parse_reference(spec.image)
-    base_credentials = _base_credentials(spec, base_ref, target_ref, credentials)
-    base_store = open_store(base_ref, base_credentials)
+    base_store = open_store(base_ref, _base_credentials(spec, base_ref, target_ref, credentials))
     try:
         base = resolve_base(base_ref, base_store)
-        python = python_facts(base, base_store)
-        log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
-        _check_python(spec, python)
-        wheels = resolve(spec.pip, python, index)
-        log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
-        files = fetch_wheels(wheels, index)
-        layers = [venv_layer(python.version, python.interpreter)]
-        layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+        python, wheels, layers = None, [], []
+        if not spec.python.user_managed_dependencies:  # else: bring your own container, install nothing
+            python = python_facts(base, base_store)
+            log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
+            _check_python(spec, python)
+            wheels = resolve(spec.pip, python, index)
+            log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
+            files = fetch_wheels(wheels, index)
+            layers = [venv_layer(python.version, python.interpreter)]
+            layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
         locked = lock_hash(base.digest, python, wheels)
         packages = [w.pin for w in wheels]
         labels = {img.DEFINITION_HASH: hash_hex, img.LOCK_HASH: locked}
-        config = img.build_config(base, layers, spec.variables, labels)
-        annotations = {**labels, img.PACKAGES: json.dumps(packages)}
-        manifest = img.build_manifest(base, config, layers, annotations)
+        config = img.build_config(base, layers, spec.variables, labels, venv=python is not None)
+        manifest = img.build_manifest(base, config, layers, {**labels, img.PACKAGES: json.dumps(packages)})
+        if spec.verify:
+            _verify_layers(spec, base, base_store, layers, config, hash_hex, log)
         report = publish(target, base, base_store, layers, config, manifest, tag)
     finally:
         base_store.close()
+    return _result(target_ref, report, tag, hash_hex, locked, packages, layers, log)
+
+
+def _verify_layers(spec, base, base_store, layers, config, hash_hex, log) -> None:
+    """Run the verify commands in the image before anything is published: loaded into the engine
+    from the layers on disk, so no registry is involved."""
+    from .base import fetch_blob
+    from .dockerbuild import engine, load_image, verify
+
+    client = engine()
+    paths = [fetch_blob(base_store, layer["digest"]) for layer in base.layers] + [layer.path for layer in layers]
+    image = load_image(client, config, paths, f"mlenv-verify:{hash_hex[:32]}")
+    verify(client, image, spec.verify, log)
+
+
+def _result(target_ref, report, tag, hash_hex, locked, packages, layers, log) -> BuildResult:
     log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
     layer_info = [{"digest": l.digest, "size": l.size, "created_by": l.created_by} for l in layers]
     return BuildResult(f"{target_ref.repository}@{report.digest}", report.digest, tag, hash_hex, locked, packages, False, report.bytes_pushed, layers=layer_info)
+
+
+def _docker_build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, log) -> BuildResult:
+    """The Docker builder: the engine builds (Dockerfile, build context, or base + pip + steps);
+    the result is published like any of our images, base layers reused when the final FROM matches."""
+    from . import dockerbuild as docker
+    from .publish import publish
+
+    client = docker.engine()
+    with docker.work_dir() as work:
+        credentials_for = lambda ref: _base_credentials(spec, ref, target_ref, credentials)  # noqa: E731
+        recipe = docker.prepare(spec, Path(work), credentials_for, index, _check_python, log)
+        try:
+            build_tag = f"{docker.BUILD_REPOSITORY}:{hash_hex[:32]}"
+            docker.run_build(recipe.context, recipe.dockerfile, build_tag, {img.DEFINITION_HASH: hash_hex}, recipe.secrets, log, recipe.docker_config)
+            if spec.verify:
+                docker.verify(client, build_tag, spec.verify, log)
+            saved = docker.save(client, build_tag, Path(work))
+            layers, config, locked, base = docker.image_parts(saved, recipe.base, recipe.wheels, Path(work))
+            packages = [w.pin for w in recipe.wheels]
+            manifest = img.build_manifest(base, config, layers, {img.DEFINITION_HASH: hash_hex, img.LOCK_HASH: locked, img.PACKAGES: json.dumps(packages)})
+            report = publish(target, base, recipe.base_store, layers, config, manifest, tag)
+        finally:
+            if recipe.base_store:
+                recipe.base_store.close()
+    return _result(target_ref, report, tag, hash_hex, locked, packages, layers, log)

@@ -26,7 +26,7 @@ from .spec import TOP_FIELDS, from_mapping
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
 # the environment's own name as env_name (the resource has a name of its own), plus where to publish.
 METADATA_FIELDS = ("env_name", "version", "description", "tags", "os_type", "inference_config")
-DEFINITION_FIELDS = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated")
+DEFINITION_FIELDS = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
 CREDENTIAL_FIELDS = ("registry_username", "registry_password", "base_image_registry_password")
 OUTPUT_FIELDS = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 

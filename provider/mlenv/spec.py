@@ -27,7 +27,7 @@ TARGET_PLATFORM = "linux/amd64"
 METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inference_config")
 TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
-    "docker", "spark", "variables", "environment_variables", "platform", "curated", "$schema",
+    "docker", "spark", "variables", "environment_variables", "platform", "curated", "builder", "verify", "$schema",
 )
 PYTHON_FIELDS = ("version", "user_managed_dependencies", "interpreter_path", "conda_dependencies", "conda_dependencies_file")
 DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_path", "base_image_registry", "platform", "steps", "enabled", "shm_size", "arguments")
@@ -77,6 +77,8 @@ class EnvironmentSpec:
     variables: dict[str, str] = field(default_factory=dict)
     base_registry: RegistryLogin = RegistryLogin()
     curated: str | None = None
+    builder: str | None = None  # "oci" (daemonless) or "docker"; None: chosen from the definition
+    verify: tuple[str, ...] = ()  # commands run in the built image before it is tagged (not hashed)
     # metadata: never in the hash
     name: str = ""
     version: str = ""
@@ -138,6 +140,8 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
         variables=_variables(data, conda),
         base_registry=_registry(docker.get("base_image_registry"), from_file),
         curated=_curated(data.get("curated")),
+        builder=_builder(data.get("builder")),
+        verify=_strings("verify", data.get("verify")),
         name=_text("name", data.get("name")),
         version=_text("version", data.get("version")),
         description=_text("description", data.get("description")),
@@ -404,6 +408,14 @@ def _tags(value: Any) -> dict[str, str]:
 def _inference_config(value: Any) -> dict | None:
     if value is not None and not isinstance(value, dict):
         raise SpecError("inference_config", "must be a mapping (liveness_route, readiness_route, scoring_route)", "write inference_config: {scoring_route: {port: 5001, path: /score}}", value)
+    return value
+
+
+def _builder(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in ("oci", "docker"):
+        raise SpecError("builder", "unknown builder", "use oci (daemonless, the default) or docker (a Docker engine builds it)", value)
     return value
 
 

@@ -31,7 +31,7 @@ def findings(spec: EnvironmentSpec, locked_versions: dict[str, str] | None = Non
     """All problems of a parsed definition. `locked_versions` (name → version) lets the unpinned-package
     warning say what the lock will pick; see `mlenv.lock.preview_versions`."""
     found = Findings(warnings=list(spec.notes))
-    for rule in (_name, _docker_definition, _build_context_exclusive, _user_managed, _os_type, _conda_file, _python_version, _registry_login, _dockerfile_size, _builder):
+    for rule in (_name, _docker_definition, _build_context_exclusive, _dockerfile_exclusive, _user_managed, _os_type, _conda_file, _python_version, _registry_login, _dockerfile_size, _builder):
         for problem in rule(spec):
             (found.warnings if isinstance(problem, SpecWarning) else found.errors).append(problem)
     found.warnings += _mutable_base(spec) + _unpinned(spec, locked_versions or {})
@@ -68,6 +68,15 @@ def _build_context_exclusive(spec):
         if value:
             yield SpecError(key, "cannot apply to a Docker build context: the context's Dockerfile defines the whole image",
                             f"move {key} into the Dockerfile (e.g. RUN pip install ... / ENV ...), or use image with {key} instead of build")
+
+
+def _dockerfile_exclusive(spec):
+    if not spec.dockerfile:
+        return
+    for key, value in (("conda", spec.conda), ("pip", spec.pip.requirements or spec.pip.wheels)):
+        if value:
+            yield SpecError(key, "cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built",
+                            f"install {key} packages in the Dockerfile, or use image with {key} and docker.steps instead of dockerfile")
 
 
 def _user_managed(spec):
@@ -135,8 +144,8 @@ def _dockerfile_size(spec):
 def _builder(spec):
     """What this release cannot build yet is an error now, in preview, not after a long resolve."""
     docker = [key for key, value in (("dockerfile", spec.dockerfile), ("build", spec.build), ("docker.steps", spec.steps)) if value]
-    if docker:
-        yield SpecError(docker[0], "needs the Docker builder, which this release does not include yet", "use image with pip and variables (the daemonless builder), or wait for the Docker builder")
+    if docker and spec.builder == "oci":
+        yield SpecError("builder", f"the daemonless builder cannot run {docker[0]}", "set builder: docker (or leave builder unset), or remove the Docker instructions", spec.builder)
     if spec.conda and spec.conda.packages:
         yield SpecError("conda.dependencies", f"conda packages ({', '.join(spec.conda.packages[:3])}{', …' if len(spec.conda.packages) > 3 else ''}) need a conda builder, which this release does not include",
                         "install Python packages through pip (the conda file's pip: section), or use a base image that already holds them")
