@@ -60,6 +60,20 @@ def mlenv_figures(base: str, registry: str, index: IndexSettings, work: Path) ->
     }
 
 
+def mlenv_docker_figures(base: str, registry: str, index: IndexSettings) -> dict:
+    """The same environment through mlenv's Docker builder (the engine builds, our client publishes).
+    The engine's BuildKit cache is pruned first so the cold build is cold."""
+    from mlenv.dockerbuild import docker_cli
+
+    subprocess.run([docker_cli()[0], "builder", "prune", "-af"], check=True, capture_output=True)
+    env = lambda pip: from_mapping({"image": base, "pip": pip, "variables": {"OMP_NUM_THREADS": "1"}, "builder": "docker"})  # noqa: E731
+    repository = f"{registry}/bench/mlenv-docker"
+    cold, cold_s = timed(lambda: build(env(PIP), repository, index=index))
+    pin, pin_s = timed(lambda: build(env(PIP_CHANGED), repository, index=index))
+    noop = [timed(lambda: build(env(PIP_CHANGED), repository, index=index))[1] for _ in range(NOOP_RUNS)]
+    return {"cold build": (cold_s, cold.bytes_pushed), "one-pin change": (pin_s, pin.bytes_pushed), "no-op, in process (median)": (statistics.median(noop), 0)}
+
+
 def provider_noop(base: str, repository: str, index: IndexSettings) -> float:
     """What `pulumi up` costs for an unchanged environment: the engine's Check and Diff calls."""
     from mlenv.provider import EnvironmentProvider
@@ -109,18 +123,20 @@ def main() -> None:
             import_rootfs(services.ensure_base_rootfs(), base)
             ours = mlenv_figures(base, registry.host, IndexSettings(index_url=index.url), work)
             services.ensure_dockerd()
+            builder = mlenv_docker_figures(base, registry.host, IndexSettings(index_url=index.url))
             theirs = docker_figures(base, registry, index.url, work)
         finally:
             index.stop()
             registry.stop()
     print(f"\nEnvironment: {PIP} → one pin changed to {PIP_CHANGED[-1]}; base Debian bookworm python3")
-    print(f"{'step':56} {'mlenv (oci, daemonless)':>26} {'docker build + push':>26}")
+    print(f"{'step':56} {'mlenv (oci, daemonless)':>26} {'mlenv (docker builder)':>26} {'docker build + push':>26}")
     rows = [("no-op, `pulumi up` step: Check+Diff over gRPC (median)", None), ("cold build", "cold build"), ("one-pin change", "one-pin change"), ("no-op, in process (median)", None),
             ("no-op, `mlenv build` process (median)", "no-op, `docker build` (cached)")]
     for ours_key, theirs_key in rows:
         left = _cell(ours[ours_key])
+        middle = _cell(builder[ours_key]) if ours_key in builder else "—"
         right = _cell(theirs[theirs_key]) if theirs_key else "—"
-        print(f"{ours_key:56} {left:>26} {right:>26}")
+        print(f"{ours_key:56} {left:>26} {middle:>26} {right:>26}")
 
 
 def _cell(figure) -> str:

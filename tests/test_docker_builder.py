@@ -113,13 +113,14 @@ def test_bring_your_own_container_installs_nothing(stack, registry, base_image, 
     assert run(docker_engine, result.outputs["image_ref"], "sh", "-c", "echo $MODE; command -v python3; test ! -e /opt/env && echo no-venv") == "byoc\n/usr/bin/python3\nno-venv"
 
 
-def test_a_failing_docker_step_tags_nothing_and_names_the_step(stack, registry, base_image):
+def test_a_failing_docker_step_tags_nothing_and_names_the_step(stack, engine, registry, base_image):
     result = stack.up("broken", EnvironmentProvider(), {"repository": f"{registry.host}/envs/broken", "image": base_image,
                                                          "docker": {"steps": ["RUN echo fine", "RUN ls /no/such/dir"]}})
     assert result.op == "failed" and "Traceback" not in result.error
     assert "docker build (step 3/3: RUN ls /no/such/dir): the step /bin/sh -c ls /no/such/dir exited with code 2. Fix:" in result.error
     assert "diagnosis: docker.run-failed" in result.error and "Fix:" in result.error
     assert tags(registry, "envs/broken") == []
+    assert "mlenv: #5 [2/3] RUN echo fine" in engine.stderr  # progress streamed as the build runs
 
 
 def test_a_failing_verify_tags_nothing_and_says_which_command(stack, registry, base_image):
@@ -151,3 +152,12 @@ def test_index_credentials_reach_the_build_as_a_secret_only(registry, base_image
     assert INDEX_PASSWORD not in history and INDEX_PASSWORD not in json.dumps(image.attrs)
     layers = docker_engine.containers.run(result.outputs["image_ref"], ["sh", "-c", "cat /etc/pip.conf 2>/dev/null; grep -rl index-s3cret /etc /opt 2>/dev/null; true"], remove=True)
     assert INDEX_PASSWORD.encode() not in layers
+
+
+def test_daemonless_build_is_verified_in_the_engine_before_tagging(stack, registry, base_image):
+    inputs = lambda *verify: {"repository": f"{registry.host}/envs/verified-oci", "image": base_image, "pip": ["six==1.16.0"], "verify": list(verify)}  # noqa: E731
+    failed = stack.up("oci-bad", EnvironmentProvider(), inputs("python -c 'import six, tqdm'"))
+    assert failed.op == "failed" and "verify[0]: `python -c 'import six, tqdm'` failed in the built image (exit 1)" in failed.error
+    assert tags(registry, "envs/verified-oci") == []
+    passed = stack.up("oci-good", EnvironmentProvider(), inputs("python -c 'import six; assert six.__version__ == \"1.16.0\"'"))
+    assert passed.op == "create" and passed.outputs["tag"] in tags(registry, "envs/verified-oci")

@@ -156,3 +156,16 @@ def test_a_definition_file_error_is_a_clean_program_error(mocks, tmp_path):
     with pytest.raises(pulumi.RunError) as caught:
         mlenv.Environment.from_pip_requirements("bad", str(tmp_path / "requirements.txt"), repository=REPO, image=BASE)
     assert str(caught.value).startswith("mlenv.Environment: pip (requirements.txt:2): ") and "Fix:" in str(caught.value)
+
+
+@pulumi.runtime.test
+def test_builder_and_verify_arguments(mocks):
+    import pulumi_mlenv as mlenv
+
+    env = mlenv.Environment("checked", REPO, image=BASE, pip=["six==1.16.0"], builder="docker", verify=["python -c 'import six'"])
+
+    def check(_):
+        inputs = registered(mocks, "checked")
+        assert inputs["builder"] == "docker" and inputs["verify"] == ["python -c 'import six'"]
+
+    return env.urn.apply(check)

@@ -27,7 +27,10 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 import yaml
-from rattler import MatchSpec
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rattler import MatchSpec
 
 from .errors import SpecError, SpecWarning
 from .redact import redact
@@ -229,6 +232,8 @@ def _parse_spec(text: str) -> MatchSpec:
     if not text.isascii() or not text.isprintable():
         raise ValueError("it has characters a match spec cannot have")
     try:
+        from rattler import MatchSpec  # imported when a conda spec is met: it costs 20 ms otherwise
+
         spec = MatchSpec(text)  # lenient: strict mode rejects conda's own name=version=build form
         canonical = str(spec)
         if str(MatchSpec(canonical)) != canonical:

@@ -35,8 +35,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker.utils.build import Pattern, PatternMatcher, normalize_slashes
-from docker.utils.fnmatch import fnmatchcase
 
 from .errors import SpecError
 
@@ -167,18 +165,19 @@ def _scan(root: Path, dockerfile: str, size_limit: int) -> tuple[list[tuple], in
     return sorted((entry for entry in entries if entry is not None), key=lambda entry: entry[0]), size
 
 
-class _CaseSensitivePattern(Pattern):
-    """Docker matches .dockerignore patterns case-sensitively; the SDK's Pattern lowercases both
-    sides, which could leave a file Docker sends out of the digest."""
-
-    def match(self, filepath):
-        return fnmatchcase(normalize_slashes(filepath), self.cleaned_pattern)
-
-
 def _exclude_paths(root: Path, patterns: list[str], dockerfile: str) -> set[str]:
-    """The SDK's `exclude_paths` with case-sensitive patterns."""
+    """The SDK's `exclude_paths` with case-sensitive patterns. Docker matches .dockerignore patterns
+    case-sensitively; the SDK's Pattern lowercases both sides, which could leave a file Docker sends
+    out of the digest. (Imported here: the docker SDK costs 150 ms, and only contexts need it.)"""
+    from docker.utils.build import Pattern, PatternMatcher, normalize_slashes
+    from docker.utils.fnmatch import fnmatchcase
+
+    class CaseSensitivePattern(Pattern):
+        def match(self, filepath):
+            return fnmatchcase(normalize_slashes(filepath), self.cleaned_pattern)
+
     matcher = PatternMatcher([*patterns, f"!{dockerfile}"])
-    matcher.patterns = [_CaseSensitivePattern(("!" if p.exclusion else "") + p.cleaned_pattern) for p in matcher.patterns]
+    matcher.patterns = [CaseSensitivePattern(("!" if p.exclusion else "") + p.cleaned_pattern) for p in matcher.patterns]
     return set(matcher.walk(str(root)))
 
 

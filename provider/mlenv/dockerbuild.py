@@ -87,15 +87,18 @@ def engine():
 
 # --- recipe -------------------------------------------------------------------------------------
 
-def render_dockerfile(image: str, steps: tuple[str, ...], interpreter: str | None, variables: dict[str, str], install: bool) -> str:
+def render_dockerfile(image: str, steps: tuple[str, ...], interpreter: str | None, variables: dict[str, str], groups: list[str]) -> str:
     """Base → system steps → the environment → variables last, so a pin or variable change reuses the
-    engine's cache for the expensive steps before it. Wheels come in through a bind mount of the
-    build context: they never land in a layer."""
+    engine's cache for the expensive steps before it. The locked wheels come in one RUN per layer
+    group (heavy packages alone, the long tail together, as the daemonless builder plans them), each
+    bind-mounting only its own folder of the context: a one-pin change rebuilds that group's layer
+    and the ones after it, and no wheel ever lands in a layer."""
     lines = [f"FROM {image}", *steps]
-    if install:
-        lines.append("RUN --mount=type=bind,source=wheels,target=/tmp/mlenv-wheels "
-                     f"{interpreter} -m venv /opt/env && /opt/env/bin/python -m pip install --no-index --no-deps "
-                     "--no-cache-dir --disable-pip-version-check --no-compile /tmp/mlenv-wheels/*.whl")
+    if groups:
+        lines.append(f"RUN {interpreter} -m venv /opt/env")
+        for group in groups:
+            lines.append(f"RUN --mount=type=bind,source=wheels/{group},target=/tmp/mlenv-wheels /opt/env/bin/python -m pip install "
+                         "--no-index --no-deps --no-cache-dir --disable-pip-version-check --no-compile /tmp/mlenv-wheels/*.whl")
         lines.append('ENV VIRTUAL_ENV=/opt/env PATH="/opt/env/bin:$PATH"')
     for key, value in sorted(variables.items()):
         lines.append(f"ENV {key}={json.dumps(value)}")
@@ -177,23 +180,57 @@ def verify(client, image: str, commands: tuple[str, ...], log: Callable[[str], N
                              "fix the environment (or the command); nothing was tagged", output=text, rule="docker.verify-failed") from None
 
 
-def save(client, image: str, work: Path) -> SavedImage:
-    """The image as `docker save` writes it: config and uncompressed layer tars, in order."""
-    archive = work / "image.tar"
-    with archive.open("wb") as handle:
-        for chunk in client.images.get(image).save(named=False):
-            handle.write(chunk)
-    out = work / "saved"
-    with tarfile.open(archive) as tar:
-        tar.extractall(out, filter="data")
-    archive.unlink()
-    (entry,) = json.loads((out / "manifest.json").read_text())
-    config = json.loads((out / entry["Config"]).read_text())
+def save(client, image: str, work: Path, skip: frozenset[str] = frozenset()) -> SavedImage:
+    """The image as `docker save` streams it: config and uncompressed layer tars, in order. Layers
+    whose diff_id is in `skip` (the base's, already in the registry) are hashed and dropped, not kept."""
+    import hashlib
+
+    out = Path(tempfile.mkdtemp(prefix="saved-", dir=work))
+    documents: dict[str, bytes] = {}
+    kept: dict[str, Path] = {}
+    with tarfile.open(fileobj=_Stream(client.images.get(image).save(named=False)), mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            source = tar.extractfile(member)
+            if not member.name.endswith("layer.tar"):
+                documents[member.name] = source.read()
+                continue
+            target, digest = out / f"{len(kept)}.tar", hashlib.sha256()
+            with target.open("wb") as handle:
+                for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                    digest.update(chunk)
+                    handle.write(chunk)
+            kept[member.name] = target
+            if f"sha256:{digest.hexdigest()}" in skip:
+                target.unlink()
+    (entry,) = json.loads(documents["manifest.json"])
+    config = json.loads(documents[entry["Config"]])
     diff_ids = config["rootfs"]["diff_ids"]
     history = [h.get("created_by", "") for h in config.get("history", []) if not h.get("empty_layer")]
     history = history[-len(diff_ids):] if len(history) >= len(diff_ids) else [""] * len(diff_ids)
-    layers = tuple(SavedLayer(d, out / path, created) for d, path, created in zip(diff_ids, entry["Layers"], history))
+    layers = tuple(SavedLayer(d, kept[path], created) for d, path, created in zip(diff_ids, entry["Layers"], history))
     return SavedImage(config, layers)
+
+
+class _Stream(io.RawIOBase):
+    """A file over the chunks the engine streams, so tarfile reads the archive without a copy on disk."""
+
+    def __init__(self, chunks):
+        self.chunks, self.pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, None)
+            if self.pending is None:
+                self.pending = b""
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
 
 
 def registry_config(address: str, username: str, password: str, work: Path) -> Path:
@@ -287,10 +324,27 @@ def _generated(spec, base, store, context: Path, index, check_python, log) -> tu
         wheels = resolve(spec.pip, python, index)
         log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
         files = fetch_wheels(wheels, index)
-        (context / "wheels").mkdir()
-        for wheel in wheels:
-            shutil.copyfile(files[wheel.name], context / "wheels" / wheel.filename)
-    return render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, install), wheels
+        groups = _wheel_groups(wheels, files, context / "wheels")
+    else:
+        groups = []
+    return render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups), wheels
+
+
+def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
+    """One context folder per layer group, named by its content, so a group's cache key changes
+    only when its own wheels do."""
+    import hashlib
+
+    from .layers import plan_layers
+
+    names = []
+    for group in plan_layers(wheels):
+        name = hashlib.sha256("".join(w.sha256 for w in group).encode()).hexdigest()[:16]
+        (folder / name).mkdir(parents=True)
+        for wheel in group:
+            shutil.copyfile(files[wheel.name], folder / name / wheel.filename)
+        names.append(name)
+    return names
 
 
 def _index_secret(index, work: Path) -> dict[str, Path]:
@@ -309,6 +363,17 @@ def _index_secret(index, work: Path) -> dict[str, Path]:
     return {SECRET_ID: path}
 
 
+def complete(saved: SavedImage) -> bool:
+    """Whether every layer was kept (a dropped base layer is needed when the image turned out not to
+    start with the base's layers)."""
+    return all(layer.tar.exists() for layer in saved.layers)
+
+
+def starts_with_base(saved: SavedImage, base) -> bool:
+    base_ids = (base.config.get("rootfs") or {}).get("diff_ids") or [] if base else []
+    return bool(base_ids) and [layer.diff_id for layer in saved.layers[:len(base_ids)]] == base_ids
+
+
 def image_parts(saved: SavedImage, base, wheels: list, work: Path):
     """Our layers (gzip, deterministic) for what the build added on top of the base, the engine's
     config as it is, and a lock hash over the config and the wheels. Returns the base too, or None
@@ -317,9 +382,8 @@ def image_parts(saved: SavedImage, base, wheels: list, work: Path):
 
     from .image import to_json
 
-    base_ids = (base.config.get("rootfs") or {}).get("diff_ids") or [] if base else []
-    reused = bool(base_ids) and [layer.diff_id for layer in saved.layers[:len(base_ids)]] == base_ids
-    ours = saved.layers[len(base_ids):] if reused else saved.layers
+    reused = starts_with_base(saved, base)
+    ours = saved.layers[len(base.config["rootfs"]["diff_ids"]):] if reused else saved.layers
     layers = [_compressed(layer, work / f"layer-{index}.tar.gz") for index, layer in enumerate(ours)]
     config = to_json(saved.config)
     payload = {"config": hashlib.sha256(config).hexdigest(), "wheels": [[w.name, w.version, w.sha256] for w in wheels]}

@@ -194,7 +194,10 @@ def _docker_build_and_publish(spec, target, target_ref, hash_hex, tag, credentia
             docker.run_build(recipe.context, recipe.dockerfile, build_tag, {img.DEFINITION_HASH: hash_hex}, recipe.secrets, log, recipe.docker_config)
             if spec.verify:
                 docker.verify(client, build_tag, spec.verify, log)
-            saved = docker.save(client, build_tag, Path(work))
+            skip = frozenset((recipe.base.config.get("rootfs") or {}).get("diff_ids") or []) if recipe.base else frozenset()
+            saved = docker.save(client, build_tag, Path(work), skip)
+            if not docker.starts_with_base(saved, recipe.base) and not docker.complete(saved):
+                saved = docker.save(client, build_tag, Path(work))  # the base's layers are needed after all
             layers, config, locked, base = docker.image_parts(saved, recipe.base, recipe.wheels, Path(work))
             packages = [w.pin for w in recipe.wheels]
             manifest = img.build_manifest(base, config, layers, {img.DEFINITION_HASH: hash_hex, img.LOCK_HASH: locked, img.PACKAGES: json.dumps(packages)})

@@ -136,8 +136,14 @@ class EnvironmentProvider(ResourceProvider):
         """Images are content-addressed and may be shared by other stacks: retained."""
 
     def _build(self, props: dict) -> dict:
-        result = build(_spec_from(props), props["repository"], _credentials(props))
+        result = build(_spec_from(props), props["repository"], _credentials(props), log=_progress)
         return {**_public_inputs(props), **result.outputs()}
+
+
+def _progress(line: str) -> None:
+    """Build progress (already redacted): the engine shows a provider's standard error lines in the
+    `pulumi up` output, and the whole log is saved to a file either way."""
+    print(f"mlenv: {line}", file=sys.stderr, flush=True)
 
 
 def _public_inputs(props: dict) -> dict:
