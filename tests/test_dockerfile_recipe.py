@@ -32,3 +32,15 @@ def test_failing_step_from_buildkit_output():
     output = "#6 [3/3] RUN ls /nope\n#6 ERROR: executor failed running [/bin/sh -c ls /nope]: exit code: 2\n------\n > [3/3] RUN ls /nope:\n------\n"
     assert failing_step(output) == "step 3/3: RUN ls /nope"
     assert failing_step("plain failure without steps") is None
+
+
+def test_builder_is_chosen_from_the_definition_or_asked_for():
+    from mlenv.hashing import builder_of, definition_hash
+    from mlenv.spec import from_mapping
+
+    base = {"image": "registry.example/base/python:3.11", "pip": ["six==1.16.0"]}
+    assert builder_of(from_mapping(base)) == "oci"
+    assert builder_of(from_mapping({**base, "docker": {"steps": ["RUN true"]}})) == "docker"
+    assert builder_of(from_mapping({"dockerfile": "FROM x/y:1\n"})) == "docker"
+    asked = from_mapping({**base, "builder": "docker"})
+    assert builder_of(asked) == "docker" and definition_hash(asked) != definition_hash(from_mapping(base))
