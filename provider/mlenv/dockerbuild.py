@@ -193,8 +193,8 @@ def save(client, image: str, work: Path, skip: frozenset[str] = frozenset()) -> 
             if not member.isfile():
                 continue
             source = tar.extractfile(member)
-            if not member.name.endswith("layer.tar"):
-                documents[member.name] = source.read()
+            if member.size < 1 << 20 and not member.name.endswith("layer.tar"):
+                documents[member.name] = source.read()  # manifest, config, small layers: kept in memory
                 continue
             target, digest = out / f"{len(kept)}.tar", hashlib.sha256()
             with target.open("wb") as handle:
@@ -204,6 +204,9 @@ def save(client, image: str, work: Path, skip: frozenset[str] = frozenset()) -> 
             kept[member.name] = target
             if f"sha256:{digest.hexdigest()}" in skip:
                 target.unlink()
+    for name, data in documents.items():  # a small layer (docker 25+ saves an OCI layout of blobs/)
+        if name not in ("manifest.json", "index.json", "oci-layout", "repositories"):
+            kept.setdefault(name, out / f"small-{len(kept)}.tar").write_bytes(data)
     (entry,) = json.loads(documents["manifest.json"])
     config = json.loads(documents[entry["Config"]])
     diff_ids = config["rootfs"]["diff_ids"]
