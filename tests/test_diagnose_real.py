@@ -94,3 +94,19 @@ def test_push_with_wrong_credentials(auth_registry, base_image, index_settings):
 def test_registry_unreachable(base_image, index_settings):
     error = failure(base_image, f"127.0.0.1:{services.free_port()}/envs/x", "six==1.16.0", index=index_settings)
     assert error.rule == "registry.unreachable"
+
+
+def test_package_the_index_does_not_hold(registry, base_image, index_settings):
+    error = failure(base_image, f"{registry.host}/envs/nosuch", "no-such-package-mlenv==1.0", index=index_settings)
+    assert error.rule == "resolution.package-not-found", error.render()
+    assert "no-such-package-mlenv" in error.render()
+
+
+def test_base_image_on_a_registry_that_refuses_anonymous_pulls(auth_registry, registry, index_settings):
+    from mlenv.rootfs import import_rootfs
+
+    private_base = f"{auth_registry.host}/base/private:1"
+    import_rootfs(services.ensure_nopython_rootfs(), private_base, Credentials("builder", "s3cret-pass"))
+    error = failure(private_base, f"{registry.host}/envs/from-private", "six==1.16.0", index=index_settings)
+    assert error.rule == "image.unauthorized-pull", error.render()
+    assert "s3cret-pass" not in error.render()

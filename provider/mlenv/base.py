@@ -37,6 +37,17 @@ class PythonFacts:
 
 def resolve_base(ref: ImageRef, store) -> BaseImage:
     """Fetch the base manifest (choosing linux/amd64 from an index) and its config."""
+    try:
+        return _resolve_base(ref, store)
+    except BuildError as error:
+        if error.rule != "registry.unauthorized":
+            raise
+        raise BuildError("image", f"pulling the base image {ref} was refused (HTTP 401/403)",
+                         f"give the base registry's login: docker.base_image_registry username and a secret password (or `docker login {ref.host}`)",
+                         rule="image.unauthorized-pull") from None
+
+
+def _resolve_base(ref: ImageRef, store) -> BaseImage:
     found = store.get_manifest(ref.reference)
     if found is None:
         raise BuildError("image", f"base image {ref} not found", "push the base image first, or fix its name and tag", rule="image.not-found")
