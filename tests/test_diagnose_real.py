@@ -110,3 +110,25 @@ def test_base_image_on_a_registry_that_refuses_anonymous_pulls(auth_registry, re
     error = failure(private_base, f"{registry.host}/envs/from-private", "six==1.16.0", index=index_settings)
     assert error.rule == "image.unauthorized-pull", error.render()
     assert "s3cret-pass" not in error.render()
+
+
+def test_no_docker_engine_is_diagnosed_from_the_real_cli_message():
+    from mlenv.diagnose import diagnose
+
+    done = __import__("subprocess").run(["/usr/bin/docker", "-H", "unix:///nonexistent/docker.sock", "info"], capture_output=True, text=True)
+    assert done.returncode != 0
+    (top, *_) = diagnose(done.stdout + done.stderr)
+    assert top.rule.id == "docker.engine-unreachable" and "start dockerd" in top.fix
+
+
+def test_an_oversized_build_context_is_diagnosed_from_our_own_message(tmp_path):
+    from mlenv.context import hash_context
+    from mlenv.diagnose import diagnose
+    from mlenv.errors import SpecError
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 4096)
+    with pytest.raises(SpecError) as caught:
+        hash_context(tmp_path, size_limit=1024)
+    (top, *_) = diagnose(str(caught.value))
+    assert top.rule.id == "docker.context-too-large" and ".dockerignore" in top.fix
