@@ -603,3 +603,12 @@ def test_fuzz_lines_built_from_the_syntax(lines):
     # Runs against the fixture folder, so includes and wheel paths can resolve to real files.
     _only_spec_errors(lambda: parse_lines(lines, FIXTURES))
     _only_spec_errors(lambda: merge(parse_lines(lines[:1], FIXTURES), parse_lines(lines[1:], FIXTURES)))
+
+
+def test_environment_variables_in_a_requirement_line_are_refused_with_the_reason(tmp_path):
+    from mlenv.requirements import parse_lines
+
+    with pytest.raises(SpecError) as caught:
+        parse_lines(["torch==${TORCH_VERSION}"], tmp_path)
+    assert caught.value.headline == ("pip[0]: environment variables are not expanded in requirement lines (only in index URLs): the definition must mean the same "
+                                     "on every machine (got 'torch==${TORCH_VERSION}'). Fix: write the version itself, e.g. torch==2.3.1")

@@ -134,3 +134,14 @@ def test_existing_conda_environment_becomes_the_model(tmp_path):
     assert conda.channels == ("conda-forge",) and conda.python_specs and conda.python_specs[0].endswith("3.11.7")
     assert any("numpy" in p and "1.26.4" in p for p in conda.packages)
     assert list(conda.pip_lines) == ["six==1.16.0"]
+
+
+def test_one_requirements_file_reached_from_pip_and_the_conda_pip_section(tmp_path):
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
+    (tmp_path / "conda.yml").write_text("channels: [conda-forge]\ndependencies: [python=3.11, {pip: [-r requirements.txt]}]\n")
+    spec = from_mapping({"image": "registry.example/base/python:3.11", "pip": "requirements.txt", "conda_file": "conda.yml"}, base_dir=tmp_path)
+    assert [str(r) for r in spec.pip.requirements] == ["six==1.16.0"]
+    (tmp_path / "conda.yml").write_text("channels: [conda-forge]\ndependencies: [python=3.11, {pip: [six==1.17.0]}]\n")
+    with pytest.raises(SpecError) as caught:
+        from_mapping({"image": "registry.example/base/python:3.11", "pip": "requirements.txt", "conda_file": "conda.yml"}, base_dir=tmp_path)
+    assert caught.value.headline == "pip: six is listed twice ('six==1.16.0' and 'six==1.17.0'). Fix: merge them into one requirement"

@@ -119,8 +119,8 @@ def merge(*specs: PipSpec, origin: str = "pip") -> PipSpec:
     if len(index_urls) > 1:
         first, second = list(index_urls.values())[:2]
         raise _fail(origin, f"two different index URLs ({first!r} and {second!r})", "keep one --index-url; add the others with --extra-index-url")
-    requirements = tuple(r for spec in specs for r in spec.requirements)
-    wheels = tuple(w for spec in specs for w in spec.wheels)
+    requirements = _identical_once([r for spec in specs for r in spec.requirements], _requirement_key)
+    wheels = _identical_once([w for spec in specs for w in spec.wheels], lambda w: w.sha256)
     _check_unique(requirements, wheels, origin)
     hashes: dict[str, set[str]] = {}
     for spec in specs:
@@ -241,6 +241,9 @@ class _Parser:
                 return self.named(parsed, text, hashes, where, constraint)
             return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text, hashes, where, here, constraint)
         location = _unnamed_location(text)
+        if location is None and "${" in text:
+            raise _fail(where, "environment variables are not expanded in requirement lines (only in index URLs): the definition must mean the same on every machine",
+                        "write the version itself, e.g. torch==2.3.1", text)
         if location is None:
             raise _fail(where, f"invalid requirement: {error}", PEP508_FIX, text)
         self.located(*location, None, text, hashes, where, here, constraint)
@@ -467,6 +470,22 @@ def _file_digest(path: str, algorithm: str, where: str, text: str) -> str:
 
 
 # --- results ---------------------------------------------------------------------------------
+
+def _identical_once(items: list, key) -> tuple:
+    """The same requirement reached twice (one file included from both `pip:` and a conda file's
+    `pip:` section) is one requirement; only different ones for one package are a conflict."""
+    seen, kept = set(), []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            kept.append(item)
+    return tuple(kept)
+
+
+def _requirement_key(requirement: Requirement) -> tuple:
+    return (canonicalize_name(requirement.name), tuple(sorted(canonicalize_name(e) for e in requirement.extras)),
+            str(requirement.specifier), str(requirement.marker or ""))
+
 
 def _check_unique(requirements: Sequence[Requirement], wheels: Sequence[PrivateWheel], origin: str) -> None:
     """Two unmarked entries for one package would let the resolver pick either; markers may split it."""
