@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mlenv.dockerbuild import failing_step, final_base, render_dockerfile
+from mlenv.dockerbuild import failing_step
+from mlenv.dockerrecipe import final_base, render_dockerfile
 
 
 def test_generated_dockerfile_keeps_expensive_steps_first():

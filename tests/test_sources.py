@@ -118,7 +118,7 @@ def test_curated_reference_syntax_and_errors():
 def test_existing_conda_environment_becomes_the_model(tmp_path):
     import json
 
-    from mlenv.conda import read_existing_environment
+    from mlenv.condameta import read_existing_environment
 
     prefix = tmp_path / "envs" / "train"
     (prefix / "conda-meta").mkdir(parents=True)

@@ -19,7 +19,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from .spec import EnvironmentSpec, TARGET_PLATFORM
+from .conda import python_match_spec
+from .model import TARGET_PLATFORM, EnvironmentSpec
 
 __all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "canonical_json", "to_mapping"]
 
@@ -147,11 +148,6 @@ def _conda_mapping(spec: EnvironmentSpec) -> dict | None:
         return None
     python = [python_match_spec(v) for v in spec.conda.python_specs]
     return {"channels": list(spec.conda.channels), "dependencies": [*python, *spec.conda.packages]}
-
-
-def python_match_spec(version: str) -> str:
-    """A conda python entry back from its version part: "3.11" → python=3.11, "==3.11.7" → python==3.11.7."""
-    return "python" + ("" if not version else (version if version[0] in "<>=!~" else "=" + version))
 
 
 def _pip_lines(spec: EnvironmentSpec) -> list[str]:

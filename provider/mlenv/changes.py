@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 
 from .canonical import canonical_definition
 from .hashing import definition_hash
-from .spec import EnvironmentSpec
+from .model import EnvironmentSpec
 
 _CONDA_NAME = re.compile(r"^(?:[^:]+::)?([A-Za-z0-9_.-]+)(.*)$")
 _METADATA = ("name", "version", "description", "tags")

@@ -125,7 +125,6 @@ def _validate(args) -> int:
             spec = load_file(path)
             found = findings(spec, None if args.offline else preview_versions(spec, index))
         except MlenvError as error:
-            found = None
             print(f"{path}: error: {error}")
             failed = True
             continue
@@ -145,8 +144,9 @@ def _diff(args) -> int:
 
     with load_definition(args.old) as old, load_definition(args.new) as new:
         report = compare(old, new)
-    title = args.new if args.old.split(":")[-1] == args.new.split(":")[-1] else f"{args.old} → {args.new}"
-    sys.stdout.write(render(report, args.format, title.split(":")[-1] if ":" in title and "→" not in title else title))
+    same_file = args.old.split(":")[-1] == args.new.split(":")[-1]  # e.g. main:envs/train.yml and envs/train.yml
+    title = args.new.split(":")[-1] if same_file else f"{args.old} → {args.new}"
+    sys.stdout.write(render(report, args.format, title))
     return 1 if args.exit_code and report.rebuilds else 0
 
 

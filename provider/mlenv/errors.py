@@ -48,6 +48,15 @@ class BuildError(MlenvError):
     """Resolving, building or publishing failed; nothing was tagged."""
 
 
+def unknown_field(where: str, key: object, known: tuple[str, ...]) -> SpecError:
+    """The one message for a field we do not know: the closest known one, else the list of them."""
+    import difflib
+
+    close = difflib.get_close_matches(str(key), known, n=1)
+    fix = f"did you mean '{close[0]}'?" if close else f"known fields are {', '.join(k for k in known if k != '$schema')}"
+    return SpecError(where, "unknown field", fix)
+
+
 class SpecWarning(MlenvError):
     """A definition that builds but probably not as meant (a mutable tag, an unpinned package).
     Never raised: collected and shown as a Pulumi warning in preview and as a CLI warning."""

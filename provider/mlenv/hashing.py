@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from .canonical import canonical_definition, canonical_json
-from .spec import EnvironmentSpec
+from .model import EnvironmentSpec
 
 # Bumped whenever the builder would produce a different image from the same definition.
 BUILDER_VERSION = "mlenv-oci/1"

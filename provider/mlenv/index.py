@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.version import InvalidVersion, Version
 
+
 @dataclass(frozen=True)
 class IndexSettings:
     index_url: str | None = None  # None: the installer's default index (PyPI)

@@ -118,14 +118,25 @@ def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:
 
 def write_layer(root: Path, target: Path) -> tuple[str, str, int]:
     """Pack root into a deterministic tar.gz; returns (digest, diff_id, compressed size)."""
-    compressed, uncompressed = _HashingWriter(target.open("wb")), hashlib.sha256()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=_GZIP_LEVEL) as gz:
-        tee = _TeeWriter(gz, uncompressed)
-        with tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    uncompressed = hashlib.sha256()
+
+    def fill(gz) -> None:
+        with tarfile.open(fileobj=_TeeWriter(gz, uncompressed), mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for path in _walk_sorted(root):
                 _add(tar, root, path)
+
+    digest, size = gzip_to(target, fill)
+    return digest, "sha256:" + uncompressed.hexdigest(), size
+
+
+def gzip_to(target: Path, fill) -> tuple[str, int]:
+    """Deterministic gzip (header mtime 0, fixed level) of what `fill(stream)` writes into target;
+    returns the sha256 digest and size of the compressed bytes."""
+    compressed = _HashingWriter(target.open("wb"))
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=_GZIP_LEVEL) as gz:
+        fill(gz)
     compressed.close()
-    return "sha256:" + compressed.digest.hexdigest(), "sha256:" + uncompressed.hexdigest(), compressed.size
+    return "sha256:" + compressed.digest.hexdigest(), compressed.size
 
 
 def _walk_sorted(root: Path) -> list[Path]:

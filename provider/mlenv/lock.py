@@ -13,7 +13,7 @@ import re
 import subprocess
 import tempfile
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging import tags
@@ -26,6 +26,7 @@ from .canonical import canonical_requirement
 from .errors import BuildError
 from .diagnose import explain
 from .index import IndexSettings, available_versions
+from .requirement_lines import has_exact_pin
 
 _UV_MANYLINUX = [17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]
 
@@ -47,7 +48,7 @@ class LockedWheel:
 def resolve(pip, python: PythonFacts, index: IndexSettings) -> list[LockedWheel]:
     """The exact wheel set for a `PipSpec` (requirements, private wheels, constraints, --hash
     values), sorted by name."""
-    if not (pip.requirements or pip.wheels):
+    if not pip.installs_anything:
         return []
     lines = [canonical_requirement(r) for r in pip.requirements] + [f"{w.name} @ {Path(w.path).as_uri()}" for w in pip.wheels]
     constraints = [canonical_requirement(r) for r in pip.constraints]
@@ -63,7 +64,7 @@ def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
     this interpreter's version, and the base image's glibc is assumed to be 2.28+."""
     import sys
 
-    if not (spec.pip.requirements and any(not _is_pinned(r) for r in spec.pip.requirements)):
+    if not any(not has_exact_pin(r) for r in spec.pip.requirements):
         return {}
     version = spec.python.version or f"{sys.version_info.major}.{sys.version_info.minor}"
     python = PythonFacts(".".join(version.split(".")[:2]), "", "2.28")
@@ -71,10 +72,6 @@ def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
         return {w.name: w.version for w in resolve(spec.pip, python, index.for_definition(spec.pip))}
     except (BuildError, OSError, subprocess.SubprocessError, ValueError, KeyError):
         return {}
-
-
-def _is_pinned(requirement) -> bool:
-    return any(s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier)
 
 
 def lock_hash(base_digest: str, python: PythonFacts, wheels: list[LockedWheel]) -> str:

@@ -18,7 +18,7 @@ from .errors import BuildError
 from .hashing import builder_of, definition_hash, tag_for
 from .index import IndexSettings
 from .reference import parse_reference, parse_repository
-from .spec import EnvironmentSpec
+from .model import EnvironmentSpec
 from .stores import open_store
 
 
@@ -165,7 +165,8 @@ def _verify_layers(spec, base, base_store, layers, config, hash_hex, log) -> Non
     """Run the verify commands in the image before anything is published: loaded into the engine
     from the layers on disk, so no registry is involved."""
     from .base import fetch_blob
-    from .dockerbuild import engine, load_image, verify
+    from .dockerbuild import engine, verify
+    from .dockerimage import load_image
 
     client = engine()
     paths = [fetch_blob(base_store, layer["digest"]) for layer in base.layers] + [layer.path for layer in layers]
@@ -183,22 +184,21 @@ def _docker_build_and_publish(spec, target, target_ref, hash_hex, tag, credentia
     """The Docker builder: the engine builds (Dockerfile, build context, or base + pip + steps);
     the result is published like any of our images, base layers reused when the final FROM matches."""
     from . import dockerbuild as docker
+    from .dockerimage import image_parts, save_over_base
+    from .dockerrecipe import prepare
     from .publish import publish
 
     client = docker.engine()
     with docker.work_dir() as work:
         credentials_for = lambda ref: _base_credentials(spec, ref, target_ref, credentials)  # noqa: E731
-        recipe = docker.prepare(spec, Path(work), credentials_for, index, _check_python, log)
+        recipe = prepare(spec, Path(work), credentials_for, index, _check_python, log)
         try:
             build_tag = f"{docker.BUILD_REPOSITORY}:{hash_hex[:32]}"
             docker.run_build(recipe.context, recipe.dockerfile, build_tag, {img.DEFINITION_HASH: hash_hex}, recipe.secrets, log, recipe.docker_config)
             if spec.verify:
                 docker.verify(client, build_tag, spec.verify, log)
-            skip = frozenset((recipe.base.config.get("rootfs") or {}).get("diff_ids") or []) if recipe.base else frozenset()
-            saved = docker.save(client, build_tag, Path(work), skip)
-            if not docker.starts_with_base(saved, recipe.base) and not docker.complete(saved):
-                saved = docker.save(client, build_tag, Path(work))  # the base's layers are needed after all
-            layers, config, locked, base = docker.image_parts(saved, recipe.base, recipe.wheels, Path(work))
+            saved = save_over_base(client, build_tag, Path(work), recipe.base)
+            layers, config, locked, base = image_parts(saved, recipe.base, recipe.wheels, Path(work))
             packages = [w.pin for w in recipe.wheels]
             manifest = img.build_manifest(base, config, layers, {img.DEFINITION_HASH: hash_hex, img.LOCK_HASH: locked, img.PACKAGES: json.dumps(packages)})
             report = publish(target, base, recipe.base_store, layers, config, manifest, tag)

@@ -56,6 +56,15 @@ def parse_reference(text: str, field: str = "image") -> ImageRef:
     return _parse_remote(text, field)
 
 
+def has_registry_host(text: str) -> bool:
+    """Docker's rule: the first path component names a registry host if it has a dot or a port, or
+    is localhost (`base/python:3.11` has none; Docker would send it to Docker Hub)."""
+    if text.startswith("oci:"):
+        return True
+    host, sep, _ = text.partition("/")
+    return bool(sep) and ("." in host or ":" in host or host == "localhost")
+
+
 def parse_repository(text: str, field: str = "repository") -> ImageRef:
     """A repository to push to: no tag or digest allowed (the tag comes from the definition hash)."""
     ref = parse_reference(text, field)
@@ -84,8 +93,8 @@ def _parse_remote(text: str, field: str) -> ImageRef:
         name, tag = name.rsplit(":", 1)
         if not _TAG.match(tag):
             raise SpecError(field, "invalid tag", "tags use letters, digits, _ . - (at most 128)", text)
-    host, sep, path = name.partition("/")
-    if not sep or not ("." in host or ":" in host or host == "localhost"):
+    host, _, path = name.partition("/")
+    if not has_registry_host(name):
         raise SpecError(field, "the reference must start with a registry host", "write host[:port]/repository[:tag], e.g. 127.0.0.1:5000/base/python:3.11", text)
     if not _REPO_PATH.match(path):
         raise SpecError(field, "invalid repository path", "use lowercase letters, digits and . _ - / separators", text)

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SpecError
-from .spec import EnvironmentSpec, load_file
+from .model import EnvironmentSpec
+from .spec import load_file
 
 
 @contextmanager

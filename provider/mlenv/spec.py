@@ -10,20 +10,20 @@ Everything downstream only ever sees `EnvironmentSpec`.
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .conda import CondaSpec, parse_conda_file, parse_conda_mapping
+from .conda import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
 from .context import BuildContext, hash_context
-from .errors import SpecError, SpecWarning
+from .errors import SpecError, unknown_field
+from .reference import has_registry_host
+from .model import TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
 from .requirements import PipSpec, merge, parse_file, parse_lines
 
-TARGET_PLATFORM = "linux/amd64"
 METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inference_config")
 TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
@@ -38,60 +38,6 @@ _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)$", re.IGNORECASE)
 _MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-@dataclass(frozen=True)
-class PythonSection:
-    version: str | None = None  # "3.11": the interpreter the environment needs (from python.version or conda)
-    user_managed_dependencies: bool = False  # bring your own container: nothing is installed
-    interpreter_path: str | None = None
-
-
-@dataclass(frozen=True)
-class SparkSection:
-    repositories: tuple[str, ...] = ()  # order kept: it is priority
-    packages: tuple[str, ...] = ()  # Maven coordinates group:artifact:version
-    precache_packages: bool = False
-
-
-@dataclass(frozen=True)
-class RegistryLogin:
-    """Where the base image is pulled from, and as whom. The password never comes from a file."""
-
-    address: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-
-@dataclass(frozen=True)
-class EnvironmentSpec:
-    image: str | None = None
-    dockerfile: str | None = None  # Dockerfile text
-    build: BuildContext | None = None
-    steps: tuple[str, ...] = ()  # Docker steps, in order
-    platform: str = TARGET_PLATFORM
-    python: PythonSection = PythonSection()
-    conda: CondaSpec | None = None
-    pip: PipSpec = PipSpec()
-    spark: SparkSection = SparkSection()
-    variables: dict[str, str] = field(default_factory=dict)
-    base_registry: RegistryLogin = RegistryLogin()
-    curated: str | None = None
-    builder: str | None = None  # "oci" (daemonless) or "docker"; None: chosen from the definition
-    verify: tuple[str, ...] = ()  # commands run in the built image before it is tagged (not hashed)
-    # metadata: never in the hash
-    name: str = ""
-    version: str = ""
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    os_type: str = "linux"
-    inference_config: dict | None = None
-    from_file: bool = False
-    notes: tuple[SpecWarning, ...] = ()  # warnings met while parsing (e.g. an ignored conda prefix)
-
-    @property
-    def requirements(self):
-        return self.pip.requirements
 
 
 def load_file(path: str | Path) -> EnvironmentSpec:
@@ -151,15 +97,9 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
         from_file=from_file,
         notes=(*(conda.warnings if conda else ()), *pip.warnings),
     )
-    if spec.base_registry.address and spec.image and not _has_registry_host(spec.image):
+    if spec.base_registry.address and spec.image and not has_registry_host(spec.image):
         spec = replace(spec, image=f"{spec.base_registry.address.rstrip('/')}/{spec.image}")
     return spec
-
-
-def _has_registry_host(image: str) -> bool:
-    """Docker's rule: the first path component names a host if it has a dot or a port, or is localhost."""
-    first = image.split("/")[0]
-    return "/" in image and ("." in first or ":" in first or first == "localhost") or image.startswith("oci:")
 
 
 # --- shape -----------------------------------------------------------------------------------
@@ -183,9 +123,7 @@ def _snake(key: Any) -> Any:
 def _reject_unknown(prefix: str, data: dict, known: tuple[str, ...]) -> None:
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"known fields are {', '.join(k for k in known if k != '$schema')}"
-            raise SpecError(f"{prefix}{key}", "unknown field", fix)
+            raise unknown_field(f"{prefix}{key}", key, known)
 
 
 def _section(data: dict, key: str, known: tuple[str, ...]) -> dict:
@@ -357,12 +295,8 @@ def _python(python: dict, conda: CondaSpec | None) -> PythonSection:
 
 def _conda_python(conda: CondaSpec | None) -> str | None:
     """The one exact Python a conda file pins (`python=3.11` → "3.11"), else None (validate says why)."""
-    specs = {s.lstrip("=").removesuffix(".*") for s in (conda.python_specs if conda else ())}
-    if len(specs) != 1:
-        return None
-    version = specs.pop()
-    parts = version.split(".")
-    return version if len(parts) >= 2 and all(p.isdigit() for p in parts) else None
+    pinned = {exact_python(s) for s in (conda.python_specs if conda else ())}
+    return pinned.pop() if len(pinned) == 1 else None
 
 
 def _spark(spark: dict) -> SparkSection:

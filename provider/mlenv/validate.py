@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .conda import exact_python, python_match_spec
 from .errors import SpecError, SpecWarning
-from .spec import EnvironmentSpec
+from .requirement_lines import has_exact_pin
+from .model import EnvironmentSpec
 
 RESERVED_PREFIXES = ("azureml", "microsoft", "mlenv:")
 MAX_NAME = 255
@@ -60,32 +62,32 @@ def _docker_definition(spec):
         yield SpecError(" and ".join(sources), "more than one Docker definition", "keep exactly one of image, dockerfile and build (a Dockerfile's FROM line names its base image)")
 
 
+def _packages_given(spec) -> list[str]:
+    return [key for key, given in (("conda", spec.conda), ("pip", spec.pip.installs_anything)) if given]
+
+
 def _build_context_exclusive(spec):
     if not spec.build:
         return
-    present = [("conda", spec.conda), ("pip", spec.pip.requirements or spec.pip.wheels), ("variables", spec.variables)]
-    for key, value in present:
-        if value:
-            yield SpecError(key, "cannot apply to a Docker build context: the context's Dockerfile defines the whole image",
-                            f"move {key} into the Dockerfile (e.g. RUN pip install ... / ENV ...), or use image with {key} instead of build")
+    for key in [*_packages_given(spec), *(["variables"] if spec.variables else [])]:
+        yield SpecError(key, "cannot apply to a Docker build context: the context's Dockerfile defines the whole image",
+                        f"move {key} into the Dockerfile (e.g. RUN pip install ... / ENV ...), or use image with {key} instead of build")
 
 
 def _dockerfile_exclusive(spec):
     if not spec.dockerfile:
         return
-    for key, value in (("conda", spec.conda), ("pip", spec.pip.requirements or spec.pip.wheels)):
-        if value:
-            yield SpecError(key, "cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built",
-                            f"install {key} packages in the Dockerfile, or use image with {key} and docker.steps instead of dockerfile")
+    for key in _packages_given(spec):
+        yield SpecError(key, "cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built",
+                        f"install {key} packages in the Dockerfile, or use image with {key} and docker.steps instead of dockerfile")
 
 
 def _user_managed(spec):
     if not spec.python.user_managed_dependencies:
         return
-    for key, value in (("conda", spec.conda), ("pip", spec.pip.requirements or spec.pip.wheels)):
-        if value:
-            yield SpecError(key, "is given with python.user_managed_dependencies: true, which installs nothing",
-                            f"remove {key} (the image already holds your packages) or set user_managed_dependencies: false")
+    for key in _packages_given(spec):
+        yield SpecError(key, "is given with python.user_managed_dependencies: true, which installs nothing",
+                        f"remove {key} (the image already holds your packages) or set user_managed_dependencies: false")
 
 
 def _os_type(spec):
@@ -107,25 +109,15 @@ def _python_version(spec):
     if spec.conda is None:
         return
     specs = spec.conda.python_specs
-    exact = {s.lstrip("=") for s in specs if _is_exact(s)}
+    exact = {exact_python(s) for s in specs} - {None}
     if len(specs) > 1 and len(set(specs)) > 1:
-        yield SpecError("conda.dependencies", f"ambiguous Python version: python is listed {len(specs)} times ({', '.join('python' + _op(s) for s in specs)})", "keep one entry, e.g. python=3.11")
+        yield SpecError("conda.dependencies", f"ambiguous Python version: python is listed {len(specs)} times ({', '.join(map(python_match_spec, specs))})", "keep one entry, e.g. python=3.11")
     elif spec.python.version and exact and not any(v == spec.python.version or v.startswith(spec.python.version + ".") for v in exact):
         yield SpecError("python.version", f"ambiguous Python version: {spec.python.version} here, {', '.join(sorted(exact))} in the conda file", "make them agree, or drop python.version", spec.python.version)
     elif not specs and not spec.python.version:
         yield SpecWarning("conda.dependencies", "missing Python version: the base image's Python is used, whatever it is", "pin it, e.g. add python=3.11 to the dependencies")
     elif specs and not exact:
-        yield SpecWarning("conda.dependencies", f"ambiguous Python version: python{_op(specs[0])} does not pick one minor version", "pin it, e.g. python=3.11")
-
-
-def _is_exact(version: str) -> bool:
-    text = version.lstrip("=").rstrip(".*")
-    parts = text.split(".")
-    return len(parts) >= 2 and all(p.isdigit() for p in parts)
-
-
-def _op(version: str) -> str:
-    return "" if not version else (version if version[0] in "<>=!~" else "=" + version)
+        yield SpecWarning("conda.dependencies", f"ambiguous Python version: {python_match_spec(specs[0])} does not pick one minor version", "pin it, e.g. python=3.11")
 
 
 def _registry_login(spec):
@@ -182,10 +174,8 @@ def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
     from packaging.utils import canonicalize_name
 
     warnings = []
-    from .lock import _is_pinned
-
     for requirement in spec.pip.requirements:
-        if not _is_pinned(requirement):
+        if not has_exact_pin(requirement):
             name = canonicalize_name(requirement.name)
             will = f"it would lock to {name}=={locked[name]} today" if name in locked else "it locks to the newest matching version at the first build"
             warnings.append(SpecWarning(f"pip.{name}", f"unpinned ({requirement}): {will}", f"pin it ({name}=={locked.get(name, 'X.Y.Z')}) so a rebuild elsewhere gets the same version"))

@@ -106,8 +106,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
     @classmethod
     def from_existing_conda_environment(cls, name: str, conda_environment_name: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
         """A local conda environment (a prefix path or an env name), read from its conda-meta: no conda needed."""
-        from mlenv.canonical import python_match_spec
-        from mlenv.conda import read_existing_environment
+        from mlenv.conda import python_match_spec
+        from mlenv.condameta import read_existing_environment
 
         conda = _program_step(lambda: read_existing_environment(conda_environment_name))
         mapping = {"channels": list(conda.channels), "dependencies": [*map(python_match_spec, conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}
@@ -173,15 +173,16 @@ def _has_outputs(value: Any) -> bool:
 
 def _warn(resource: Environment, specs: list) -> None:
     """Warnings (mutable tags, unpinned packages, missing Python pin…) as Pulumi warnings in preview;
-    errors are the provider check's to report."""
+    errors are the provider check's to report. What unpinned packages would lock to is asked of the
+    index once, for the effective definition, and only in preview: an update run skips the resolve."""
     from mlenv.index import IndexSettings
     from mlenv.lock import preview_versions
     from mlenv.validate import findings
 
     shown = set()
-    index = IndexSettings.from_environment()
+    locked = preview_versions(specs[-1], IndexSettings.from_environment()) if specs and pulumi.runtime.is_dry_run() else {}
     for spec in specs:
-        for warning in findings(spec, preview_versions(spec, index)).warnings:
+        for warning in findings(spec, locked).warnings:
             if warning.headline not in shown:
                 shown.add(warning.headline)
                 pulumi.log.warn(f"mlenv: {warning.headline}", resource=resource)
