@@ -162,3 +162,12 @@ def test_daemonless_build_is_verified_in_the_engine_before_tagging(stack, regist
     assert tags(registry, "envs/verified-oci") == []
     passed = stack.up("oci-good", EnvironmentProvider(), inputs("python -c 'import six; assert six.__version__ == \"1.16.0\"'"))
     assert passed.op == "create" and passed.outputs["tag"] in tags(registry, "envs/verified-oci")
+
+
+def test_a_dockerfile_from_an_image_without_registry_host_is_left_to_the_engine(stack, registry):
+    """`FROM name:tag` means Docker Hub to the engine; mlenv does not refuse it before the engine tries
+    (here Docker Hub is unreachable, and the engine's failure is diagnosed)."""
+    result = stack.up("hub", EnvironmentProvider(), {"repository": f"{registry.host}/envs/hub", "dockerfile": "FROM mlenv-fixture/absent:1\n"})
+    assert result.op == "failed" and "Traceback" not in result.error
+    assert "diagnosis: image.no-registry-host" in result.error, result.error
+    assert tags(registry, "envs/hub") == []
