@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlenv.index import IndexSettings  # noqa: E402
+from mlenv.resolve.index import IndexSettings  # noqa: E402
 from mlenv.pipeline import build  # noqa: E402
-from mlenv.rootfs import import_rootfs  # noqa: E402
-from mlenv.spec import from_mapping  # noqa: E402
-from tests.infra import services  # noqa: E402
+from mlenv.oci.rootfs import import_rootfs  # noqa: E402
+from mlenv.definition.load import from_mapping  # noqa: E402
+from testbed import services  # noqa: E402
 
 PIP = ["numpy==1.26.4", "requests", "six==1.16.0"]
 PIP_CHANGED = ["numpy==1.26.4", "requests", "six==1.17.0"]
@@ -63,7 +63,7 @@ def mlenv_figures(base: str, registry: str, index: IndexSettings, work: Path) ->
 def mlenv_docker_figures(base: str, registry: str, index: IndexSettings) -> dict:
     """The same environment through mlenv's Docker builder (the engine builds, our client publishes).
     The engine's BuildKit cache is pruned first so the cold build is cold."""
-    from mlenv.dockerbuild import docker_cli
+    from mlenv.builders.docker.engine import docker_cli
 
     subprocess.run([docker_cli()[0], "builder", "prune", "-af"], check=True, capture_output=True)
     env = lambda pip: from_mapping({"image": base, "pip": pip, "variables": {"OMP_NUM_THREADS": "1"}, "builder": "docker"})  # noqa: E731

@@ -4,7 +4,7 @@
 # The base image lives in a local registry on 127.0.0.1:5000 (no Docker Hub here), made once from debootstrap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m tests.infra.demo_base 127.0.0.1:5000 base/python:3.11-bookworm
+python -m testbed.demo_base 127.0.0.1:5000 base/python:3.11-bookworm
 echo
 echo "== first run: resolve, build, write"
 mlenv build examples/quickstart/environment.yml

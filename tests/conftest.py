@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.index import IndexSettings
-from mlenv.rootfs import import_rootfs
-from tests.infra import services
+from mlenv.resolve.index import IndexSettings
+from mlenv.oci.rootfs import import_rootfs
+from testbed import services
 
 BASE_TAG = "base/python:3.11-bookworm"
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.errors import SpecError
-from mlenv.requirements import parse_file, parse_lines
+from mlenv.diagnostics.errors import SpecError
+from mlenv.definition.requirements import parse_file, parse_lines
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "definitions" / "requirements"
+FIXTURES = paths.DEFINITIONS / "requirements"
 WHEEL = FIXTURES / "wheels" / "acme_features-0.3.1-py3-none-any.whl"
 HEX = "0123456789abcdef" * 4
 WHEEL_FIX = "Fix: build a wheel (pip wheel --no-deps --wheel-dir wheels <path>) and reference the .whl"

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from .errors import MlenvError
+from mlenv.diagnostics.errors import MlenvError
 
 DEFAULT_REGISTRY = "oci:.mlenv/images"
 
@@ -74,23 +74,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _credentials():
-    from .auth import Credentials
+    from mlenv.oci.auth import Credentials
 
     username, password = os.environ.get("MLENV_REGISTRY_USERNAME"), os.environ.get("MLENV_REGISTRY_PASSWORD")
     return Credentials(username, password) if username and password else None
 
 
 def _warn(spec) -> None:
-    from .validate import findings
+    from mlenv.definition.rules import findings
 
     for warning in findings(spec).warnings:
         print(f"warning: {warning.headline}", file=sys.stderr)
 
 
 def _build(args) -> int:
-    from .index import IndexSettings
-    from .pipeline import build
-    from .spec import load_file
+    from mlenv.resolve.index import IndexSettings
+    from mlenv.pipeline import build
+    from mlenv.definition.load import load_file
 
     spec = load_file(args.file)
     _warn(spec)
@@ -105,18 +105,18 @@ def _build(args) -> int:
 
 
 def _hash(args) -> int:
-    from .hashing import definition_hash
-    from .spec import load_file
+    from mlenv.identity.hashing import definition_hash
+    from mlenv.definition.load import load_file
 
     print(definition_hash(load_file(args.file)))
     return 0
 
 
 def _validate(args) -> int:
-    from .index import IndexSettings
-    from .lock import preview_versions
-    from .spec import load_file
-    from .validate import findings
+    from mlenv.resolve.index import IndexSettings
+    from mlenv.resolve.pip_lock import preview_versions
+    from mlenv.definition.load import load_file
+    from mlenv.definition.rules import findings
 
     failed = False
     index = IndexSettings.from_environment(args.index_url)
@@ -139,8 +139,8 @@ def _validate(args) -> int:
 
 
 def _diff(args) -> int:
-    from .changes import compare, render
-    from .revisions import load_definition
+    from mlenv.identity.changes import compare, render
+    from mlenv.definition.revisions import load_definition
 
     with load_definition(args.old) as old, load_definition(args.new) as new:
         report = compare(old, new)
@@ -151,14 +151,14 @@ def _diff(args) -> int:
 
 
 def _import_rootfs(args) -> int:
-    from .rootfs import import_rootfs
+    from mlenv.oci.rootfs import import_rootfs
 
     print(import_rootfs(args.tarball, args.reference, _credentials()))
     return 0
 
 
 def _diagnose(args) -> int:
-    from .diagnose import catalogue_markdown, diagnose
+    from mlenv.diagnostics.diagnose import catalogue_markdown, diagnose
 
     if args.catalogue:
         print(catalogue_markdown(), end="")

@@ -11,15 +11,15 @@ from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import image as img
-from .auth import Credentials
-from .buildlog import BuildLog
-from .errors import BuildError
-from .hashing import builder_of, definition_hash, tag_for
-from .index import IndexSettings
-from .reference import parse_reference, parse_repository
-from .model import EnvironmentSpec
-from .stores import open_store
+from mlenv.oci import image as img
+from mlenv.oci.auth import Credentials
+from mlenv.diagnostics.buildlog import BuildLog
+from mlenv.diagnostics.errors import BuildError
+from mlenv.identity.hashing import builder_of, definition_hash, tag_for
+from mlenv.resolve.index import IndexSettings
+from mlenv.definition.reference import parse_reference, parse_repository
+from mlenv.definition.model import EnvironmentSpec
+from mlenv.oci.store import open_store
 
 
 @dataclass
@@ -46,7 +46,7 @@ def build(
     index: IndexSettings | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> BuildResult:
-    from .validate import findings
+    from mlenv.definition.rules import findings
 
     findings(spec).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
@@ -74,7 +74,7 @@ def build(
 
 def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
     """The error with its diagnosis and evidence, the whole log saved beside it."""
-    from .diagnose import diagnose
+    from mlenv.diagnostics.diagnose import diagnose
 
     buildlog.add_output(error.output)
     buildlog(f"error: {error.headline}")
@@ -128,11 +128,11 @@ def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, ind
     """The daemonless builder: wheels installed on the host into deterministic layers on top of the
     base image's own layers."""
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
-    from .base import python_facts, resolve_base
-    from .layers import package_layer, plan_layers, venv_layer
-    from .lock import lock_hash, resolve
-    from .publish import publish
-    from .wheels import fetch_wheels
+    from mlenv.oci.base_image import python_facts, resolve_base
+    from mlenv.oci.layers import package_layer, plan_layers, venv_layer
+    from mlenv.resolve.pip_lock import lock_hash, resolve
+    from mlenv.oci.publish import publish
+    from mlenv.resolve.wheel_download import fetch_wheels
 
     base_ref = parse_reference(spec.image)
     base_store = open_store(base_ref, _base_credentials(spec, base_ref, target_ref, credentials))
@@ -164,9 +164,9 @@ def _build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, ind
 def _verify_layers(spec, base, base_store, layers, config, hash_hex, log) -> None:
     """Run the verify commands in the image before anything is published: loaded into the engine
     from the layers on disk, so no registry is involved."""
-    from .base import fetch_blob
-    from .dockerbuild import engine, verify
-    from .dockerimage import load_image
+    from mlenv.oci.base_image import fetch_blob
+    from mlenv.builders.docker.engine import engine, verify
+    from mlenv.builders.docker.saved_image import load_image
 
     client = engine()
     paths = [fetch_blob(base_store, layer["digest"]) for layer in base.layers] + [layer.path for layer in layers]
@@ -183,10 +183,10 @@ def _result(target_ref, report, tag, hash_hex, locked, packages, layers, log) ->
 def _docker_build_and_publish(spec, target, target_ref, hash_hex, tag, credentials, index, log) -> BuildResult:
     """The Docker builder: the engine builds (Dockerfile, build context, or base + pip + steps);
     the result is published like any of our images, base layers reused when the final FROM matches."""
-    from . import dockerbuild as docker
-    from .dockerimage import image_parts, save_over_base
-    from .dockerrecipe import prepare
-    from .publish import publish
+    from mlenv.builders.docker import engine as docker
+    from mlenv.builders.docker.saved_image import image_parts, save_over_base
+    from mlenv.builders.docker.recipe import prepare
+    from mlenv.oci.publish import publish
 
     client = docker.engine()
     with docker.work_dir() as work:

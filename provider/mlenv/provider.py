@@ -15,13 +15,13 @@ from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from .auth import Credentials
-from .canonical import to_mapping
-from .errors import MlenvError, SpecError
-from .hashing import definition_hash, tag_for
-from .pipeline import build, exists
-from .reference import parse_repository
-from .spec import TOP_FIELDS, from_mapping
+from mlenv.oci.auth import Credentials
+from mlenv.identity.canonical import to_mapping
+from mlenv.diagnostics.errors import MlenvError, SpecError
+from mlenv.identity.hashing import definition_hash, tag_for
+from mlenv.pipeline import build, exists
+from mlenv.definition.reference import parse_repository
+from mlenv.definition.load import TOP_FIELDS, from_mapping
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
 # the environment's own name as env_name (the resource has a name of its own), plus where to publish.
@@ -91,7 +91,7 @@ class EnvironmentProvider(ResourceProvider):
     def check(self, _olds: dict, news: dict) -> CheckResult:
         if any(_is_unknown(v) for k, v in news.items() if not k.startswith("__")):
             return CheckResult(news, [])  # preview with values not yet known: checked again at up
-        from .validate import findings
+        from mlenv.definition.rules import findings
 
         failures = _credential_failures(news)
         try:

@@ -14,10 +14,10 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 from pulumi.dynamic import Resource
 
-from mlenv.canonical import to_mapping
-from mlenv.errors import SpecError
+from mlenv.identity.canonical import to_mapping
+from mlenv.diagnostics.errors import SpecError
 from mlenv.provider import EnvironmentProvider
-from mlenv.spec import from_mapping, load_file
+from mlenv.definition.load import from_mapping, load_file
 
 from .sections import DockerSection, PythonSection, SparkSection, section_mapping
 
@@ -106,8 +106,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
     @classmethod
     def from_existing_conda_environment(cls, name: str, conda_environment_name: str, *, repository: pulumi.Input[str], image: Optional[str] = None, **kwargs) -> "Environment":
         """A local conda environment (a prefix path or an env name), read from its conda-meta: no conda needed."""
-        from mlenv.conda import python_match_spec
-        from mlenv.condameta import read_existing_environment
+        from mlenv.definition.conda_file import python_match_spec
+        from mlenv.definition.conda_prefix import read_existing_environment
 
         conda = _program_step(lambda: read_existing_environment(conda_environment_name))
         mapping = {"channels": list(conda.channels), "dependencies": [*map(python_match_spec, conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}
@@ -175,9 +175,9 @@ def _warn(resource: Environment, specs: list) -> None:
     """Warnings (mutable tags, unpinned packages, missing Python pin…) as Pulumi warnings in preview;
     errors are the provider check's to report. What unpinned packages would lock to is asked of the
     index once, for the effective definition, and only in preview: an update run skips the resolve."""
-    from mlenv.index import IndexSettings
-    from mlenv.lock import preview_versions
-    from mlenv.validate import findings
+    from mlenv.resolve.index import IndexSettings
+    from mlenv.resolve.pip_lock import preview_versions
+    from mlenv.definition.rules import findings
 
     shown = set()
     locked = preview_versions(specs[-1], IndexSettings.from_environment()) if specs and pulumi.runtime.is_dry_run() else {}

@@ -1,0 +1,178 @@
+"""From a definition to what `docker build` needs: a build context, a Dockerfile and secrets.
+
+Its own build context, its Dockerfile text (variables appended), or a Dockerfile generated from
+base image + Docker steps + locked wheels. Secrets (index credentials) reach a build only as a
+BuildKit secret: a pip.conf mounted at `RUN --mount=type=secret,id=mlenv-pip-conf,target=/etc/pip.conf`,
+never a build arg or ENV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlenv.diagnostics.errors import MlenvError
+
+SECRET_ID = "mlenv-pip-conf"
+
+
+def render_dockerfile(image: str, steps: tuple[str, ...], interpreter: str | None, variables: dict[str, str], groups: list[str]) -> str:
+    """Base → system steps → the environment → variables last, so a pin or variable change reuses the
+    engine's cache for the expensive steps before it. The locked wheels come in one RUN per layer
+    group (heavy packages alone, the long tail together, as the daemonless builder plans them), each
+    bind-mounting only its own folder of the context: a one-pin change rebuilds that group's layer
+    and the ones after it, and no wheel ever lands in a layer."""
+    lines = [f"FROM {image}", *steps]
+    if groups:
+        lines.append(f"RUN {interpreter} -m venv /opt/env")
+        for group in groups:
+            lines.append(f"RUN --mount=type=bind,source=wheels/{group},target=/tmp/mlenv-wheels /opt/env/bin/python -m pip install "
+                         "--no-index --no-deps --no-cache-dir --disable-pip-version-check --no-compile /tmp/mlenv-wheels/*.whl")
+        lines.append('ENV VIRTUAL_ENV=/opt/env PATH="/opt/env/bin:$PATH"')
+    return "\n".join(lines) + "\n" + render_env(variables)
+
+
+def final_base(dockerfile: str) -> str | None:
+    """The image the last stage starts FROM (for reusing its layers), None when it is a stage name,
+    uses an ARG, or is scratch."""
+    stages, base = set(), None
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        words = [w for w in words[1:] if not w.startswith("--")]
+        if not words:
+            continue
+        base = None if words[0] in stages or "$" in words[0] or words[0] == "scratch" else words[0]
+        if len(words) >= 3 and words[1].upper() == "AS":
+            stages.add(words[2])
+    return base
+
+
+@dataclass
+class Recipe:
+    context: Path
+    dockerfile: Path
+    secrets: dict[str, Path]
+    docker_config: Path | None
+    base: object | None  # BaseImage when the final FROM could be resolved, for layer reuse
+    base_store: object | None
+    wheels: list
+
+
+def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Recipe:
+    """The build context, Dockerfile and secrets for a definition: its own build context, its
+    Dockerfile text (with variables appended), or a Dockerfile generated from image + steps + pip."""
+    from mlenv.definition.reference import parse_reference
+    from mlenv.oci.store import open_store
+
+    wheels: list = []
+    if spec.build:
+        from mlenv.definition.build_context import read_dockerfile
+
+        context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, read_dockerfile(spec.build)
+    else:
+        context, dockerfile = work / "context", work / "Dockerfile"
+        context.mkdir()
+        text = (spec.dockerfile + "\n" + render_env(spec.variables)) if spec.dockerfile else None
+    base_name = spec.image if text is None else final_base(text)
+    base, store, login = None, None, None
+    if base_name:
+        try:
+            ref = parse_reference(base_name)
+            login = credentials_for(ref)
+            store = open_store(ref, login)
+            from mlenv.oci.base_image import resolve_base
+
+            base = resolve_base(ref, store)
+        except MlenvError:
+            if store:
+                store.close()
+            if text is None:
+                raise  # our own FROM must exist; a Dockerfile's may name an image only the engine has
+            base, store = None, None
+    if text is None:
+        try:
+            text, wheels = _generated(spec, base, store, context, index, check_python, log)
+        except BaseException:
+            store.close()
+            raise
+    if not spec.build:
+        dockerfile.write_text(text)
+    log("Dockerfile:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
+    docker_config = registry_config(base.ref.host, login.username, login.password, work) if base and login and not base.ref.is_layout else None
+    return Recipe(context, dockerfile, _index_secret(index, work), docker_config, base, store, wheels)
+
+
+def render_env(variables: dict[str, str]) -> str:
+    return "".join(f"ENV {key}={json.dumps(value)}\n" for key, value in sorted(variables.items()))
+
+
+def _generated(spec, base, store, context: Path, index, check_python, log) -> tuple[str, list]:
+    from mlenv.oci.base_image import python_facts
+
+    install = spec.pip.installs_anything and not spec.python.user_managed_dependencies
+    python = python_facts(base, store) if install or spec.python.version else None
+    wheels = []
+    if python:
+        check_python(spec, python)
+    if install:
+        from mlenv.resolve.pip_lock import resolve
+        from mlenv.resolve.wheel_download import fetch_wheels
+
+        wheels = resolve(spec.pip, python, index)
+        log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
+        files = fetch_wheels(wheels, index)
+        groups = _wheel_groups(wheels, files, context / "wheels")
+    else:
+        groups = []
+    return render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups), wheels
+
+
+def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
+    """One context folder per layer group, named by its content, so a group's cache key changes
+    only when its own wheels do."""
+    import hashlib
+
+    from mlenv.oci.layers import plan_layers
+
+    names = []
+    for group in plan_layers(wheels):
+        name = hashlib.sha256("".join(w.sha256 for w in group).encode()).hexdigest()[:16]
+        (folder / name).mkdir(parents=True)
+        for wheel in group:
+            shutil.copyfile(files[wheel.name], folder / name / wheel.filename)
+        names.append(name)
+    return names
+
+
+def _index_secret(index, work: Path) -> dict[str, Path]:
+    """The index settings (credentials included) as a pip.conf, offered to every build as the
+    BuildKit secret `mlenv-pip-conf`: `RUN --mount=type=secret,id=mlenv-pip-conf,target=/etc/pip.conf pip install …`."""
+    if not (index and (index.index_url or index.extra_index_urls)):
+        return {}
+    lines = ["[global]"]
+    if index.index_url:
+        lines.append(f"index-url = {index.index_url}")
+    if index.extra_index_urls:
+        lines.append("extra-index-url = " + " ".join(index.extra_index_urls))
+    path = work / "pip.conf"
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return {SECRET_ID: path}
+
+
+def registry_config(address: str, username: str, password: str, work: Path) -> Path:
+    """A throwaway DOCKER_CONFIG holding one registry login, so the engine can pull a private base;
+    it never enters the build context or the image."""
+    import base64
+
+    folder = work / "docker-config"
+    folder.mkdir()
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {address: {"auth": auth}}}))
+    os.chmod(folder / "config.json", 0o600)
+    return folder

@@ -1,0 +1,67 @@
+"""The one model every definition source is parsed into (`mlenv.spec` reads them): what an
+environment is, independent of how it was written. Everything downstream sees only this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlenv.definition.conda_file import CondaSpec
+from mlenv.definition.build_context import BuildContext
+from mlenv.diagnostics.errors import SpecWarning
+from mlenv.definition.requirements import PipSpec
+
+TARGET_PLATFORM = "linux/amd64"
+
+
+@dataclass(frozen=True)
+class PythonSection:
+    version: str | None = None  # "3.11": the interpreter the environment needs (from python.version or conda)
+    user_managed_dependencies: bool = False  # bring your own container: nothing is installed
+    interpreter_path: str | None = None
+
+
+@dataclass(frozen=True)
+class SparkSection:
+    repositories: tuple[str, ...] = ()  # order kept: it is priority
+    packages: tuple[str, ...] = ()  # Maven coordinates group:artifact:version
+    precache_packages: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Where the base image is pulled from, and as whom. The password never comes from a file."""
+
+    address: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    image: str | None = None
+    dockerfile: str | None = None  # Dockerfile text
+    build: BuildContext | None = None
+    steps: tuple[str, ...] = ()  # Docker steps, in order
+    platform: str = TARGET_PLATFORM
+    python: PythonSection = PythonSection()
+    conda: CondaSpec | None = None
+    pip: PipSpec = PipSpec()
+    spark: SparkSection = SparkSection()
+    variables: dict[str, str] = field(default_factory=dict)
+    base_registry: RegistryLogin = RegistryLogin()
+    curated: str | None = None
+    builder: str | None = None  # "oci" (daemonless) or "docker"; None: chosen from the definition
+    verify: tuple[str, ...] = ()  # commands run in the built image before it is tagged (not hashed)
+    # metadata: never in the hash
+    name: str = ""
+    version: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    os_type: str = "linux"
+    inference_config: dict | None = None
+    from_file: bool = False
+    notes: tuple[SpecWarning, ...] = ()  # warnings met while parsing (e.g. an ignored conda prefix)
+
+    @property
+    def requirements(self):
+        return self.pip.requirements

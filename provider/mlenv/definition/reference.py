@@ -1,0 +1,101 @@
+"""Image references: `host[:port]/path[:tag][@sha256:…]` for registries, `oci:PATH[:tag]` for layouts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlenv.diagnostics.errors import SpecError
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPO_PATH = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|__)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed reference. For layouts `host` is None and `path` is the layout directory."""
+
+    host: str | None
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def is_layout(self) -> bool:
+        return self.host is None
+
+    @property
+    def repository(self) -> str:
+        return f"oci:{self.path}" if self.is_layout else f"{self.host}/{self.path}"
+
+    @property
+    def reference(self) -> str:
+        """What to ask the store for: the digest if pinned, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    def with_digest(self, digest: str) -> "ImageRef":
+        return ImageRef(self.host, self.path, None, digest)
+
+    def with_tag(self, tag: str) -> "ImageRef":
+        return ImageRef(self.host, self.path, tag, None)
+
+    def __str__(self) -> str:
+        text = self.repository
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def parse_reference(text: str, field: str = "image") -> ImageRef:
+    text = text.strip()
+    if text.startswith("oci:"):
+        return _parse_layout(text[4:], field, text)
+    return _parse_remote(text, field)
+
+
+def has_registry_host(text: str) -> bool:
+    """Docker's rule: the first path component names a registry host if it has a dot or a port, or
+    is localhost (`base/python:3.11` has none; Docker would send it to Docker Hub)."""
+    if text.startswith("oci:"):
+        return True
+    host, sep, _ = text.partition("/")
+    return bool(sep) and ("." in host or ":" in host or host == "localhost")
+
+
+def parse_repository(text: str, field: str = "repository") -> ImageRef:
+    """A repository to push to: no tag or digest allowed (the tag comes from the definition hash)."""
+    ref = parse_reference(text, field)
+    if ref.tag or ref.digest:
+        raise SpecError(field, "a repository takes no tag or digest (the tag is derived from the definition hash)", f"use {ref.repository}", text)
+    return ref
+
+
+def _parse_layout(rest: str, field: str, text: str) -> ImageRef:
+    path, tag = rest, None
+    head, sep, tail = rest.rpartition(":")
+    if sep and head and "/" not in tail:
+        path, tag = head, tail
+    if not path:
+        raise SpecError(field, "an OCI layout reference needs a directory", "write oci:PATH or oci:PATH:TAG", text)
+    return ImageRef(None, path, tag)
+
+
+def _parse_remote(text: str, field: str) -> ImageRef:
+    name, _, digest = text.partition("@")
+    if digest and not _DIGEST.match(digest):
+        raise SpecError(field, "the digest must be sha256: followed by 64 lowercase hex digits", "copy the digest exactly", text)
+    tag = None
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+        if not _TAG.match(tag):
+            raise SpecError(field, "invalid tag", "tags use letters, digits, _ . - (at most 128)", text)
+    host, _, path = name.partition("/")
+    if not has_registry_host(name):
+        raise SpecError(field, "the reference must start with a registry host", "write host[:port]/repository[:tag], e.g. 127.0.0.1:5000/base/python:3.11", text)
+    if not _REPO_PATH.match(path):
+        raise SpecError(field, "invalid repository path", "use lowercase letters, digits and . _ - / separators", text)
+    return ImageRef(host, path, tag, digest or None)

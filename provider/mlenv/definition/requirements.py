@@ -1,0 +1,385 @@
+"""pip requirements - requirements files and inline lists of requirement-file lines - as one `PipSpec`.
+
+Users write `pip: [...]` in YAML, `pip: requirements.txt`, or a conda file's `pip:` subsection; all
+three are requirement-file lines. We accept the part of pip's format that builds the same image on
+every machine: PEP 508 requirements (parsed by `packaging`, never by hand), -r/-c includes, index
+options, `--hash=` pins and private wheels by path, whose content enters the definition hash.
+Whatever pip would build from source, fetch from an arbitrary URL, or use to weaken TLS is a
+`SpecError` naming the line, the value and the fix. Secrets in URLs are never echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from mlenv.diagnostics.errors import SpecError, SpecWarning
+from mlenv.definition.requirement_syntax import (
+    ARCHIVES, CREDENTIALS_FIX, DIRECT_URL_FIX, INCLUDE_FIX, PEP508_FIX, PLACEHOLDERS, SCHEME, WHEEL_FIX,
+    fail, inline_item, is_file_url, logical_lines, masked, parse_hash, parse_options, pinned, split_line, unnamed_location,
+)
+
+
+@dataclass(frozen=True)
+class PrivateWheel:
+    """A local .whl path given as a requirement line; its content enters the definition hash."""
+
+    name: str  # canonical (PEP 503)
+    version: str
+    filename: str
+    path: str  # absolute path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PipSpec:
+    requirements: tuple[Requirement, ...] = ()
+    constraints: tuple[Requirement, ...] = ()  # from -c / --constraint files
+    hashes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (canonical name, sorted "sha256:..." values) from --hash=
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()  # URLs as written; local directories made absolute
+    wheels: tuple[PrivateWheel, ...] = ()
+    warnings: tuple[SpecWarning, ...] = ()
+
+    @property
+    def installs_anything(self) -> bool:
+        """Requirements or private wheels to install (constraints and index options alone install nothing)."""
+        return bool(self.requirements or self.wheels)
+
+
+def parse_lines(lines: Sequence[object], base_dir: Path, origin: str = "pip") -> PipSpec:
+    """An inline list of requirement-file lines (`pip: [...]`, a conda file's `pip:` subsection);
+    paths in it are relative to `base_dir`, the definition's folder."""
+    if isinstance(lines, (str, bytes)) or not isinstance(lines, Sequence):
+        raise fail(origin, "must be a list of requirement lines", "write pip: [numpy==1.26.4, requests] or pip: requirements.txt", lines)
+    parser = _Parser(origin, Path(os.path.abspath(base_dir)))
+    for index, item in enumerate(lines):
+        where = f"{origin}[{index}]"
+        parser.line(inline_item(item, where), where, parser.root, constraint=False)
+    return parser.result()
+
+
+def parse_file(path: Path | str, origin: str = "pip") -> PipSpec:
+    """A requirements file, with its -r/-c includes; paths in it are relative to its own folder."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail(origin, "must be the path of a requirements file", "write pip: requirements.txt", path)
+    absolute = Path(os.path.abspath(path))
+    parser = _Parser(origin, absolute.parent)
+    parser.read(absolute, origin, str(path), constraint=False)
+    return parser.result()
+
+
+def merge(*specs: PipSpec, origin: str = "pip") -> PipSpec:
+    """Several sources (a pip list, a conda pip subsection, pip_constraints) as one spec, with the
+    same checks a single file gets: one index URL, each package listed once."""
+    index_urls: dict[str, str] = {}  # first spelling kept: .../simple and .../simple/ are one index
+    for spec in specs:
+        if spec.index_url:
+            index_urls.setdefault(spec.index_url.rstrip("/"), spec.index_url)
+    if len(index_urls) > 1:
+        first, second = list(index_urls.values())[:2]
+        raise fail(origin, f"two different index URLs ({first!r} and {second!r})", "keep one --index-url; add the others with --extra-index-url")
+    requirements = _identical_once([r for spec in specs for r in spec.requirements], _requirement_key)
+    wheels = _identical_once([w for spec in specs for w in spec.wheels], lambda w: w.sha256)
+    _check_unique(requirements, wheels, origin)
+    hashes: dict[str, set[str]] = {}
+    for spec in specs:
+        for name, values in spec.hashes:
+            hashes.setdefault(name, set()).update(values)
+    return PipSpec(
+        requirements=requirements,
+        constraints=tuple(r for spec in specs for r in spec.constraints),
+        hashes=_hash_pairs(hashes),
+        index_url=next(iter(index_urls.values()), None),
+        extra_index_urls=_unique(u for spec in specs for u in spec.extra_index_urls),
+        find_links=_unique(f for spec in specs for f in spec.find_links),
+        wheels=wheels,
+        warnings=tuple(w for spec in specs for w in spec.warnings),
+    )
+
+
+@dataclass
+class _Parser:
+    """Collects one parse: the files being read (for cycles), those already read (an include reached
+    twice, as in base.txt from both dev.txt and test.txt, is read once), and what the lines add."""
+
+    origin: str
+    root: Path  # where shown file names are relative to
+    requirements: list[Requirement] = field(default_factory=list)
+    constraints: list[Requirement] = field(default_factory=list)
+    hashes: dict[str, set[str]] = field(default_factory=dict)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    wheels: list[PrivateWheel] = field(default_factory=list)
+    reading: list[str] = field(default_factory=list)
+    done: set[tuple[str, bool]] = field(default_factory=set)
+
+    def result(self) -> PipSpec:
+        _check_unique(self.requirements, self.wheels, self.origin)
+        return PipSpec(tuple(self.requirements), tuple(self.constraints), _hash_pairs(self.hashes), self.index_url,
+                       tuple(self.extra_index_urls), tuple(self.find_links), tuple(self.wheels), self._partial_hashes())
+
+    def _partial_hashes(self) -> tuple[SpecWarning, ...]:
+        """pip refuses a file where only some requirements carry --hash; we install the others unchecked, and say so."""
+        missing = sorted({canonicalize_name(r.name) for r in self.requirements} - set(self.hashes))
+        if not self.hashes or not missing:
+            return ()
+        return (SpecWarning(self.origin, f"only some requirements have --hash values; {', '.join(missing)} will install unchecked",
+                            "add --hash= to every requirement (pip-compile --generate-hashes writes them all)"),)
+
+    # --- files -------------------------------------------------------------------------------
+
+    def read(self, path: Path, where: str, written: str, constraint: bool) -> None:
+        text = _read_text(path, where, written)
+        real = os.path.realpath(path)
+        if real in self.reading:
+            chain = " -> ".join(self._shown(p) for p in [*self.reading[self.reading.index(real):], real])
+            raise fail(where, f"include cycle: {chain}", "remove the -r/-c line that leads back to a file including it", written)
+        if (real, constraint) in self.done:
+            return
+        self.done.add((real, constraint))
+        self.reading.append(real)
+        shown = self._shown(str(path))
+        for number, line in logical_lines(text):
+            self.line(line, f"{self.origin} ({shown}:{number})", path.parent, constraint)
+        self.reading.pop()
+
+    def _shown(self, path: str) -> str:
+        try:
+            return os.path.relpath(os.path.realpath(path), os.path.realpath(self.root))
+        except ValueError:  # another drive on Windows
+            return str(path)
+
+    # --- lines -------------------------------------------------------------------------------
+
+    def line(self, text: str, where: str, here: Path, constraint: bool) -> None:
+        """One logical line: a requirement followed by its --hash options, or options only."""
+        requirement, options = split_line(text)
+        parsed = parse_options(options, where)
+        if not requirement:
+            for name, value, token in parsed:
+                self.option(name, value, token, where, here, constraint)
+            return
+        for name, _, token in parsed:
+            if name != "--hash":
+                raise fail(where, f"option {name} cannot follow a requirement on the same line", f"put {name} on a line of its own", token)
+        hashes = [parse_hash(value, where) for _, value, _ in parsed]
+        self.requirement(requirement, hashes, where, here, constraint)
+
+    def option(self, name: str, value: str, token: str, where: str, here: Path, constraint: bool) -> None:
+        if name in ("--requirement", "--constraint"):
+            self.include(value, where, here, constraint or name == "--constraint")
+        elif name == "--index-url":
+            url = _index_url(value, where, name)
+            if self.index_url and self.index_url.rstrip("/") != url.rstrip("/"):
+                raise fail(where, f"a second, different --index-url (the first is {self.index_url!r})",
+                           "keep one --index-url; add the others with --extra-index-url", url)
+            self.index_url = self.index_url or url
+        elif name == "--extra-index-url":
+            _append_new(self.extra_index_urls, _index_url(value, where, name))
+        elif name == "--find-links":
+            _append_new(self.find_links, _find_links(value, where, here))
+        else:  # --hash
+            raise fail(where, "--hash must follow a requirement on the same line", "write name==version --hash=sha256:<hex> on one line", token)
+
+    def include(self, written: str, where: str, here: Path, constraint: bool) -> None:
+        if SCHEME.match(written) and not is_file_url(written):
+            raise fail(where, "remote requirement files are not supported", "download it next to the definition and include it by path", written)
+        self.read(Path(_local_path(written, here, where)), where, written, constraint)
+
+    # --- requirements ------------------------------------------------------------------------
+
+    def requirement(self, text: str, hashes: list[str], where: str, here: Path, constraint: bool) -> None:
+        """pip's order: a name (PEP 508) unless the text is a URL or a path (`./x.whl`, `wheels/x.whl`)."""
+        try:
+            parsed, error = Requirement(text), None
+        except (InvalidRequirement, RecursionError) as err:
+            parsed, error = None, err
+        if parsed is not None and not parsed.name.lower().endswith((".whl", *ARCHIVES)):
+            if parsed.url is None:
+                return self.named(parsed, text, hashes, where, constraint)
+            return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text, hashes, where, here, constraint)
+        location = unnamed_location(text)
+        if location is None and "${" in text:
+            raise fail(where, "environment variables are not expanded in requirement lines (only in index URLs): the definition must mean the same on every machine",
+                       "write the version itself, e.g. torch==2.3.1", text)
+        if location is None:
+            raise fail(where, f"invalid requirement: {error}", PEP508_FIX, text)
+        self.located(*location, None, text, hashes, where, here, constraint)
+
+    def named(self, requirement: Requirement, text: str, hashes: list[str], where: str, constraint: bool) -> None:
+        if hashes:
+            if not pinned(requirement):
+                raise fail(where, f"--hash needs an exact version, and {requirement.name} is not pinned with ==",
+                           f"pin it ({requirement.name}==<version>), as pip requires for hash checking", text)
+            self.hashes.setdefault(canonicalize_name(requirement.name), set()).update(hashes)
+        if constraint and requirement.extras:
+            raise fail(where, "a constraint cannot have extras", f"write the constraint without them ({requirement.name}...)", text)
+        (self.constraints if constraint else self.requirements).append(requirement)
+
+    def located(self, location: str, extras: bool, marker: bool, name: str | None, text: str, hashes: list[str],
+                where: str, here: Path, constraint: bool) -> None:
+        """A requirement given as a URL or a path: only a local wheel is accepted."""
+        if SCHEME.match(location) and not is_file_url(location):
+            raise fail(where, "direct URL requirements are not supported", DIRECT_URL_FIX, text)
+        if constraint:
+            raise fail(where, "a constraint cannot be a file or URL", "reference the .whl from a requirements file; constraints hold names and versions", text)
+        path = _local_path(location, here, where)
+        if not path.lower().endswith(".whl"):
+            if path.lower().endswith(ARCHIVES) or os.path.isdir(path):
+                raise fail(where, "local source directories and sdists are not supported, only wheels", WHEEL_FIX, text)
+            raise fail(where, f"looks like a path, but {path} does not exist", f"{INCLUDE_FIX}, or {PEP508_FIX}", text)
+        if extras or marker:
+            raise fail(where, "a local wheel cannot carry extras or an environment marker",
+                       "reference the .whl alone; list an extra's packages as requirements of their own", text)
+        wheel = _wheel(path, where, text)
+        if name is not None and canonicalize_name(name) != wheel.name:
+            raise fail(where, f"the requirement names {name}, but the wheel file is {wheel.name}", "make the name before @ match the wheel", text)
+        _verify(path, hashes, where, text)
+        self.wheels.append(wheel)
+
+
+# --- locations -------------------------------------------------------------------------------
+
+def _local_path(location: str, here: Path, where: str) -> str:
+    """An absolute path for a relative path, an absolute one, or a file: URL."""
+    if is_file_url(location):
+        try:
+            parts = urlsplit(location)
+        except ValueError as err:
+            raise fail(where, f"invalid file: URL: {err}", "write file:///absolute/path, or a path relative to this file", location) from None
+        if parts.netloc not in ("", "localhost"):
+            raise fail(where, "a file: URL cannot name another host", "write file:///absolute/path, or a path relative to this file", location)
+        location = url2pathname(parts.path)
+    return os.path.abspath(os.path.join(here, location))
+
+
+def _read_text(path: Path, where: str, written: str) -> str:
+    if not os.path.exists(path):
+        raise fail(where, f"requirements file {path} does not exist", INCLUDE_FIX, written)
+    if not os.path.isfile(path):
+        raise fail(where, f"{path} is not a requirements file (not a regular file)", INCLUDE_FIX, written)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise fail(where, f"requirements file {path} is not UTF-8 text", "save it as UTF-8", written) from None
+    except (OSError, ValueError) as err:
+        raise fail(where, f"cannot read requirements file {path}: {getattr(err, 'strerror', None) or err}", INCLUDE_FIX, written) from None
+
+
+def _index_url(url: str, where: str, option: str) -> str:
+    """An http(s) index URL, with no secret written in it and no plain http off this machine."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a malformed port
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise fail(where, f"{option} must be an http:// or https:// URL", f"write {option} https://host/simple/", url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    secret = password or user  # a lone user name is usually a token
+    if at and secret and not PLACEHOLDERS.fullmatch(secret):
+        raise SpecError(where, f"{option} has credentials written in plain text", CREDENTIALS_FIX, masked(url))
+    if parts.scheme.lower() == "http" and not _loopback(host):
+        raise fail(where, f"{option} uses plain http, which pip ignores without --trusted-host and which nothing verifies",
+                   "serve the index over https:// (for a private CA set SSL_CERT_FILE); plain http is accepted only for localhost", url)
+    return url
+
+
+def _find_links(value: str, where: str, here: Path) -> str:
+    """URLs stay as written; a local folder becomes absolute (its wheels are hashed into the definition)."""
+    if SCHEME.match(value) and not is_file_url(value):
+        return _index_url(value, where, "--find-links")
+    path = _local_path(value, here, where)
+    if not os.path.isdir(path):
+        raise fail(where, f"--find-links folder {path} does not exist", "create the folder of wheels, or give the https:// URL of a links page", value)
+    return path
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _wheel(path: str, where: str, text: str) -> PrivateWheel:
+    if not os.path.isfile(path):
+        raise fail(where, f"wheel file {path} does not exist", INCLUDE_FIX, text)
+    filename = os.path.basename(path)
+    try:
+        name, version, _, _ = parse_wheel_filename(filename)
+    except ValueError as err:
+        raise fail(where, f"invalid wheel filename: {err}", "keep the name pip wheel gave it: name-version-python-abi-platform.whl", text) from None
+    return PrivateWheel(name, str(version), filename, path, _file_digest(path, "sha256", where, text))
+
+
+def _verify(path: str, hashes: list[str], where: str, text: str) -> None:
+    """--hash on a local wheel: pip checks the file against it, so do we."""
+    pairs = [value.partition(":")[::2] for value in hashes]
+    if pairs and not any(_file_digest(path, algorithm, where, text) == digest for algorithm, digest in pairs):
+        raise fail(where, "the wheel file does not match its --hash", "update the --hash (pip hash <file>), or reference the file you reviewed", text)
+
+
+def _file_digest(path: str, algorithm: str, where: str, text: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, algorithm).hexdigest()
+    except (OSError, ValueError) as err:
+        raise fail(where, f"cannot read wheel file {path}: {getattr(err, 'strerror', None) or err}", INCLUDE_FIX, text) from None
+
+
+# --- results ---------------------------------------------------------------------------------
+
+def _identical_once(items: list, key) -> tuple:
+    """The same requirement reached twice (one file included from both `pip:` and a conda file's
+    `pip:` section) is one requirement; only different ones for one package are a conflict."""
+    seen, kept = set(), []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            kept.append(item)
+    return tuple(kept)
+
+
+def _requirement_key(requirement: Requirement) -> tuple:
+    return (canonicalize_name(requirement.name), tuple(sorted(canonicalize_name(e) for e in requirement.extras)),
+            str(requirement.specifier), str(requirement.marker or ""))
+
+
+def _check_unique(requirements: Sequence[Requirement], wheels: Sequence[PrivateWheel], origin: str) -> None:
+    """Two unmarked entries for one package would let the resolver pick either; markers may split it."""
+    seen: dict[str, str] = {}
+    entries = [(r.name, str(r)) for r in requirements if r.marker is None] + [(w.name, w.filename) for w in wheels]
+    for name, shown in entries:
+        key = canonicalize_name(name)
+        if key in seen:
+            raise fail(origin, f"{key} is listed twice ({seen[key]!r} and {shown!r})", "merge them into one requirement")
+        seen[key] = shown
+
+
+def _hash_pairs(hashes: dict[str, set[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((name, tuple(sorted(values))) for name, values in sorted(hashes.items()))
+
+
+def _append_new(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _unique(items) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+

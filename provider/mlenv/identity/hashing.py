@@ -1,0 +1,31 @@
+"""The definition hash: the identity of an environment (rules in docs/HASHING.md)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from mlenv.identity.canonical import canonical_definition, canonical_json
+from mlenv.definition.model import EnvironmentSpec
+
+# Bumped whenever the builder would produce a different image from the same definition.
+BUILDER_VERSION = "mlenv-oci/1"
+DOCKER_BUILDER_VERSION = "mlenv-docker/1"
+TAG_PREFIX = "mlenv-"
+
+
+def builder_of(spec: EnvironmentSpec) -> str:
+    """The Docker builder for Dockerfiles, build contexts and Docker steps (or when asked for), else
+    the daemonless one."""
+    return "docker" if spec.builder == "docker" or spec.dockerfile or spec.build or spec.steps else "oci"
+
+
+def definition_hash(spec: EnvironmentSpec) -> str:
+    version = DOCKER_BUILDER_VERSION if builder_of(spec) == "docker" else BUILDER_VERSION
+    payload = {"builder": version, "definition": canonical_definition(spec)}
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def tag_for(hash_hex: str) -> str:
+    """A registry tag derived from the hash: 128 bits is collision-free in practice, and the
+    manifest annotation carries the full hash, which the cache check compares."""
+    return TAG_PREFIX + hash_hex[:32]

@@ -1,0 +1,124 @@
+"""Read the base image: manifest, config, layers, and the facts the lock needs (Python version,
+interpreter path, glibc version), detected from the image itself and cached per base digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlenv.cache import atomic_write, cache_root
+from mlenv.diagnostics.errors import BuildError
+from mlenv.oci.mediatypes import INDEX_TYPES
+from mlenv.definition.reference import ImageRef
+
+_PYTHON = re.compile(r"^(usr/local/bin|usr/bin)/python3\.(\d+)$")
+_LIBC6 = re.compile(r"^Package: libc6\n(?:[^\n]+\n)*?Version: (\d+\.\d+)", re.MULTILINE)
+DEFAULT_GLIBC = "2.28"
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    ref: ImageRef
+    digest: str
+    config: dict
+    layers: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class PythonFacts:
+    version: str          # "3.11"
+    interpreter: str      # "/usr/bin/python3.11"
+    glibc: str            # "2.36"
+
+
+def resolve_base(ref: ImageRef, store) -> BaseImage:
+    """Fetch the base manifest (choosing linux/amd64 from an index) and its config."""
+    try:
+        return _resolve_base(ref, store)
+    except BuildError as error:
+        if error.rule != "registry.unauthorized":
+            raise
+        raise BuildError("image", f"pulling the base image {ref} was refused (HTTP 401/403)",
+                         f"give the base registry's login: docker.base_image_registry username and a secret password (or `docker login {ref.host}`)",
+                         rule="image.unauthorized-pull") from None
+
+
+def _resolve_base(ref: ImageRef, store) -> BaseImage:
+    found = store.get_manifest(ref.reference)
+    if found is None:
+        raise BuildError("image", f"base image {ref} not found", "push the base image first, or fix its name and tag", rule="image.not-found")
+    data, media_type = found
+    manifest = json.loads(data)
+    if media_type in INDEX_TYPES or "manifests" in manifest:
+        digest = _pick_platform(manifest, ref)
+        data, media_type = store.get_manifest(digest)
+        manifest = json.loads(data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    config = json.loads(store.get_blob(manifest["config"]["digest"]))
+    return BaseImage(ref, digest, config, tuple(manifest["layers"]))
+
+
+def _pick_platform(index: dict, ref: ImageRef) -> str:
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform", {})
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            return entry["digest"]
+    raise BuildError("image", f"base image {ref} has no linux/amd64 variant", "use a base image built for linux/amd64", rule="image.wrong-architecture")
+
+
+def python_facts(base: BaseImage, store) -> PythonFacts:
+    """Detect Python from the image config (official python images) or by scanning its layers."""
+    cached = cache_root() / "base" / f"{base.digest.split(':')[1]}.json"
+    if cached.exists():
+        return PythonFacts(**json.loads(cached.read_text()))
+    facts = _facts_from_layers(base, store)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(facts.__dict__))
+    return facts
+
+
+def _facts_from_layers(base: BaseImage, store) -> PythonFacts:
+    pythons: dict[str, str] = {}
+    dpkg_status = ""
+    for layer in base.layers:
+        path = fetch_blob(store, layer["digest"])
+        with _open_layer(path) as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                directory, _, leaf = name.rpartition("/")
+                if leaf.startswith(".wh."):
+                    pythons.pop(f"{directory}/{leaf[4:]}", None)
+                elif _PYTHON.match(name) and (member.isfile() or member.issym() or member.islnk()):
+                    pythons[name] = _PYTHON.match(name).group(2)
+                elif name == "var/lib/dpkg/status" and member.isfile():
+                    dpkg_status = tar.extractfile(member).read().decode("utf-8", "replace")
+    if not pythons:
+        raise BuildError(
+            "image",
+            f"base image {base.ref} has no Python 3 interpreter (looked for /usr/bin/python3.N and /usr/local/bin/python3.N)",
+            "choose a base image with Python 3 installed (e.g. Debian with python3 and python3-venv)",
+            rule="image.no-python",
+        )
+    path, minor = max(pythons.items(), key=lambda item: (int(item[1]), item[0].startswith("usr/local")))
+    glibc = _LIBC6.search(dpkg_status)
+    return PythonFacts(f"3.{minor}", "/" + path, glibc.group(1) if glibc else DEFAULT_GLIBC)
+
+
+def _open_layer(path: Path) -> tarfile.TarFile:
+    return tarfile.open(path, mode="r|*")
+
+
+def fetch_blob(store, digest: str) -> Path:
+    """A base-image blob on local disk, downloaded once and verified by digest."""
+    target = cache_root() / "blobs" / digest.replace(":", "/")
+    if target.exists():
+        return target
+    try:
+        with store.open_blob(digest) as chunks:
+            return atomic_write(target, chunks, expected_sha256=digest.split(":")[1])
+    except ValueError as err:
+        raise BuildError("image", f"base layer {digest} is corrupt: {err}", "retry; if it persists, re-push the base image") from None

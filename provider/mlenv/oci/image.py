@@ -1,0 +1,75 @@
+"""Assemble the OCI image: the base image's config extended with our layers, env and labels, and a
+manifest whose annotations carry the identity (definition hash, lock hash, packages)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+from typing import TYPE_CHECKING
+
+from mlenv.oci.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, TO_OCI
+
+if TYPE_CHECKING:
+    from mlenv.oci.base_image import BaseImage
+    from mlenv.oci.layers import Layer
+
+ENV_PREFIX = "/opt/env"  # the environment's venv inside the image
+
+CREATED = "1970-01-01T00:00:00Z"  # fixed: the same inputs must give the same config digest
+DEFINITION_HASH = "dev.mlenv.definition-hash"
+LOCK_HASH = "dev.mlenv.lock-hash"
+PACKAGES = "dev.mlenv.packages"
+BASE_NAME = "org.opencontainers.image.base.name"
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
+def to_json(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def descriptor(media_type: str, data: bytes) -> dict:
+    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], labels: dict[str, str], venv: bool = True) -> bytes:
+    """The base config plus our layers, env and labels. Without a venv (user-managed dependencies,
+    "bring your own container") PATH stays the base image's."""
+    config = copy.deepcopy(base.config)
+    config["created"] = CREATED
+    config.setdefault("architecture", "amd64")
+    config.setdefault("os", "linux")
+    runtime = config.setdefault("config", {})
+    runtime["Env"] = _environment(runtime.get("Env") or [], variables, venv)
+    runtime["Labels"] = {**(runtime.get("Labels") or {}), **labels}
+    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] += [layer.diff_id for layer in layers]
+    config["history"] = (config.get("history") or []) + [{"created": CREATED, "created_by": layer.created_by} for layer in layers]
+    return to_json(config)
+
+
+def _environment(base_env: list[str], variables: dict[str, str], venv: bool) -> list[str]:
+    env = dict(item.split("=", 1) for item in base_env if "=" in item)
+    if venv:
+        base_path = env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        env["PATH"] = f"{ENV_PREFIX}/bin:{base_path}"
+        env["VIRTUAL_ENV"] = ENV_PREFIX
+    env.update(variables)
+    return [f"{key}={value}" for key, value in env.items()]
+
+
+def build_manifest(base: BaseImage | None, config: bytes, layers: list[Layer], annotations: dict[str, str]) -> bytes:
+    """Base layers as they are in the registry (re-described in OCI terms), then ours. `base` is None
+    for a Docker build whose base could not be matched: then every layer is ours."""
+    base_layers = [{**layer, "mediaType": TO_OCI.get(layer["mediaType"], layer["mediaType"])} for layer in (base.layers if base else ())]
+    for layer in base_layers:
+        layer.pop("urls", None)
+    ours = [{"mediaType": OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size} for layer in layers]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": base_layers + ours,
+        "annotations": {**({BASE_NAME: str(base.ref), BASE_DIGEST: base.digest} if base else {}), **annotations},
+    }
+    return to_json(manifest)

@@ -1,0 +1,167 @@
+"""Every validation rule: the exact message a user reads (field, value, fix), error or warning."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.diagnostics.errors import SpecError
+from mlenv.definition.load import from_mapping, load_file
+from mlenv.definition.rules import findings
+
+BASE = "registry.example/base/python:3.11-bookworm"
+DOCKERFILE = "FROM registry.example/base/python:3.11\n"
+
+
+def errors_of(data, **kwargs):
+    return [e.headline for e in findings(from_mapping(data, **kwargs)).errors]
+
+
+def warnings_of(data, **kwargs):
+    return [w.headline for w in findings(from_mapping(data, **kwargs)).warnings]
+
+
+@pytest.mark.parametrize("name, prefix", [("AzureML-sklearn", "AzureML"), ("microsoft-base", "microsoft"), ("mlenv:mine", "mlenv:")])
+def test_reserved_name_prefixes(name, prefix):
+    assert errors_of({"name": name, "image": BASE}) == [
+        f"name: the prefix '{prefix}' is reserved (curated environments) (got '{name}'). Fix: choose a name that does not start with AzureML, Microsoft or mlenv:"]
+
+
+def test_name_over_255_characters():
+    assert errors_of({"name": "n" * 256, "image": BASE}) == ["name: is 256 characters long, over the limit of 255. Fix: shorten it to at most 255 characters"]
+    assert errors_of({"name": "n" * 255, "image": BASE}) == []
+
+
+def test_no_docker_definition():
+    assert errors_of({"pip": ["six==1.16.0"]}) == [
+        "image: no Docker definition: a base image, a Dockerfile or a build context is required. Fix: set image (e.g. registry.example/base/python:3.11-bookworm), dockerfile, or build: {path: ./context}"]
+
+
+def test_more_than_one_docker_definition(tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    found = errors_of({"image": BASE, "dockerfile": DOCKERFILE, "build": {"path": str(tmp_path)}})
+    assert found[0] == "image and dockerfile and build: more than one Docker definition. Fix: keep exactly one of image, dockerfile and build (a Dockerfile's FROM line names its base image)"
+
+
+def test_build_context_without_dockerfile_or_outside(tmp_path):
+    (tmp_path / "ctx").mkdir()
+    with pytest.raises(SpecError) as missing:
+        from_mapping({"build": {"path": str(tmp_path / "ctx")}})
+    assert missing.value.headline == (f"build.dockerfile_path: there is no Dockerfile at this path in the build context {tmp_path / 'ctx'}; the context is empty "
+                                      "(got 'Dockerfile'). Fix: set build.dockerfile_path to the Dockerfile's path relative to build.path")
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    with pytest.raises(SpecError) as outside:
+        from_mapping({"build": {"path": str(tmp_path / "ctx"), "dockerfile_path": "../Dockerfile"}})
+    assert outside.value.headline == ("build.dockerfile_path: the Dockerfile must be inside the build context (got '../Dockerfile'). "
+                                      "Fix: move the Dockerfile into build.path and give its path relative to it, e.g. Dockerfile or docker/Dockerfile")
+
+
+@pytest.mark.parametrize("key, value", [("pip", ["six==1.16.0"]), ("variables", {"A": "1"}), ("conda", {"channels": ["conda-forge"], "dependencies": ["numpy=1.26"]})])
+def test_fields_that_cannot_apply_to_a_build_context(tmp_path, key, value):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    found = errors_of({"build": {"path": str(tmp_path)}, key: value})
+    assert f"{key}: cannot apply to a Docker build context: the context's Dockerfile defines the whole image. Fix: move {key} into the Dockerfile (e.g. RUN pip install ... / ENV ...), or use image with {key} instead of build" in found
+
+
+@pytest.mark.parametrize("image, tag, implied", [
+    ("registry.example/base/python", "latest", " (no tag or digest: latest is implied)"),
+    ("registry.example/base/python:latest", "latest", ""),
+])
+def test_mutable_base_image_tag_is_a_warning(image, tag, implied):
+    assert warnings_of({"image": image}) == [
+        f"image: mutable tag '{tag}'{implied}: the base can change under the same definition (got '{image}'). Fix: pin a version tag or a digest: registry.example/base/python@sha256:..."]
+    assert warnings_of({"image": f"registry.example/base/python@sha256:{'a' * 64}"}) == []
+
+
+def test_python_version_missing_ambiguous_and_conflicting():
+    conda = lambda *deps: {"image": BASE + "@sha256:" + "a" * 64, "conda": {"channels": ["conda-forge"], "dependencies": list(deps)}}  # noqa: E731
+    assert "conda.dependencies: missing Python version: the base image's Python is used, whatever it is. Fix: pin it, e.g. add python=3.11 to the dependencies" in warnings_of(conda({"pip": ["six==1.16.0"]}))
+    assert "conda.dependencies: ambiguous Python version: python>=3.8 does not pick one minor version. Fix: pin it, e.g. python=3.11" in warnings_of(conda("python>=3.8", {"pip": ["six==1.16.0"]}))
+    assert errors_of(conda("python=3.10", "python=3.11")) [0] == "conda.dependencies: ambiguous Python version: python is listed 2 times (python=3.10, python=3.11). Fix: keep one entry, e.g. python=3.11"
+    data = {**conda("python=3.10", {"pip": ["six==1.16.0"]}), "python": {"version": "3.11"}}
+    assert errors_of(data) == ["python.version: ambiguous Python version: 3.11 here, 3.10 in the conda file (got '3.11'). Fix: make them agree, or drop python.version"]
+
+
+def test_python_version_as_a_yaml_number():
+    with pytest.raises(SpecError) as caught:
+        from_mapping({"image": BASE, "python": {"version": 3.1}})
+    assert caught.value.headline == "python.version: must be a quoted string (YAML reads 3.10 as the number 3.1) (got 3.1). Fix: write version: \"3.11\""
+
+
+def test_conda_without_channels_warns_and_without_dependencies_fails(tmp_path):
+    only_pip = {"image": BASE + "@sha256:" + "a" * 64, "conda": {"dependencies": ["python=3.11", {"pip": ["six==1.16.0"]}]}}
+    assert "conda.channels: no channels: conda falls back to the installer's default channels, which differ between machines. Fix: list the channels explicitly, e.g. channels: [conda-forge]" in warnings_of(only_pip)
+    (tmp_path / "env.yml").write_text("channels: [conda-forge]\ndependencies: []\n")
+    try:
+        found = errors_of({"image": BASE, "conda_file": str(tmp_path / "env.yml")})
+    except SpecError as error:  # the conda parser may refuse an empty list itself
+        found = [error.headline]
+    assert any("dependencies" in message and "Fix:" in message for message in found)
+
+
+def test_unpinned_packages_warn_with_the_version_they_would_lock_to():
+    spec = from_mapping({"image": BASE + "@sha256:" + "a" * 64, "pip": ["requests>=2", "six==1.16.0"], "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "libgomp"]}})
+    warnings = [w.headline for w in findings(spec, locked_versions={"requests": "2.32.3"}).warnings]
+    assert "pip.requests: unpinned (requests>=2): it would lock to requests==2.32.3 today. Fix: pin it (requests==2.32.3) so a rebuild elsewhere gets the same version" in warnings
+    assert "conda.libgomp: unpinned: conda picks the newest version at build time. Fix: pin it, e.g. libgomp=X.Y" in warnings
+    assert not any(w.startswith("pip.six") for w in warnings)
+
+
+def test_registry_login_needs_both_halves():
+    with_user = {"image": BASE, "docker": {"base_image_registry": {"username": "u"}}}
+    assert errors_of(with_user) == ["docker.base_image_registry.password: registry credentials need both a username and a password. Fix: set the password too (the password as a secret), or neither"]
+    with_password = {"image": BASE, "docker": {"base_image_registry": {"password": "p"}}}
+    assert errors_of(with_password) == ["docker.base_image_registry.username: registry credentials need both a username and a password. Fix: set the username too (the password as a secret), or neither"]
+
+
+def test_credentials_in_plain_text_in_a_definition_file(tmp_path):
+    (tmp_path / "env.yml").write_text(f"image: {BASE}\ndocker:\n  base_image_registry: {{address: registry.example, username: u, password: hunter2}}\n")
+    with pytest.raises(SpecError) as caught:
+        load_file(tmp_path / "env.yml")
+    assert caught.value.headline == ("docker.base_image_registry.password: credentials written in plain text in a definition file. Fix: remove it from the file and pass it "
+                                     "as a secret: base_image_registry_password=config.require_secret(...) or MLENV_REGISTRY_PASSWORD")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_dockerfile_over_100_kb():
+    text = DOCKERFILE + "RUN true\n" * 12000
+    assert f"dockerfile: is {len(text)} bytes, over the limit of 102400. Fix: move large content into files of a build context and COPY them" in errors_of({"dockerfile": text})
+
+
+@pytest.mark.parametrize("data, headline", [
+    ({"image": BASE, "pips": ["six"]}, "pips: unknown field. Fix: did you mean 'pip'?"),
+    ({"image": BASE, "docker": {"base_imag": "x"}}, "docker.base_imag: unknown field. Fix: did you mean 'base_image'?"),
+    ({"image": BASE, "python": {"versoin": "3.11"}}, "python.versoin: unknown field. Fix: did you mean 'version'?"),
+    ({"image": BASE, "spark": {"pakages": []}}, "spark.pakages: unknown field. Fix: did you mean 'packages'?"),
+    ({"image": BASE, "build": {"paht": "."}}, "build.paht: unknown field. Fix: did you mean 'path'?"),
+])
+def test_unknown_fields_name_the_closest_known_field(data, headline):
+    with pytest.raises(SpecError) as caught:
+        from_mapping(data)
+    assert caught.value.headline == headline
+
+
+def test_user_managed_dependencies_with_packages():
+    assert errors_of({"image": BASE, "python": {"user_managed_dependencies": True}, "pip": ["six==1.16.0"]}) == [
+        "pip: is given with python.user_managed_dependencies: true, which installs nothing. Fix: remove pip (the image already holds your packages) or set user_managed_dependencies: false"]
+
+
+def test_windows_and_other_platforms():
+    assert errors_of({"image": BASE, "os_type": "windows"}) == ["os_type: only Linux images are built (got 'windows'). Fix: set os_type: linux"]
+    with pytest.raises(SpecError) as caught:
+        from_mapping({"image": BASE, "docker": {"platform": {"os": "Linux", "architecture": "arm64"}}})
+    assert caught.value.headline == "platform: only linux/amd64 images are built (got {'os': 'Linux', 'architecture': 'arm64'}). Fix: build on linux/amd64 (os: Linux, architecture: amd64)"
+
+
+def test_what_this_release_cannot_build_fails_in_preview():
+    assert errors_of({"dockerfile": DOCKERFILE}) == []
+    assert errors_of({"dockerfile": DOCKERFILE, "builder": "oci"}) == [
+        "builder: the daemonless builder cannot run dockerfile (got 'oci'). Fix: set builder: docker (or leave builder unset), or remove the Docker instructions"]
+    assert errors_of({"dockerfile": DOCKERFILE, "pip": ["six==1.16.0"]}) == [
+        "pip: cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built. Fix: install pip packages in the Dockerfile, or use image with pip and docker.steps instead of dockerfile"]
+    assert errors_of({"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}})[0].startswith(
+        "conda.dependencies: conda packages (numpy")
+
+
+def test_a_clean_definition_has_no_findings():
+    found = findings(from_mapping({"name": "train", "image": BASE + "@sha256:" + "b" * 64, "pip": ["six==1.16.0"], "variables": {"A": "1"}}))
+    assert (found.errors, found.warnings) == ([], [])
