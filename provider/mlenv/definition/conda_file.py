@@ -46,6 +46,7 @@ class CondaSpec:
     name: str | None = None
     warnings: tuple[SpecWarning, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()  # conda env vars (`variables:`), order kept
+    wants_pip: bool = False               # `pip` is listed: a conda-built environment gets conda's pip
 
 
 # --- a definition (mapping or file) -------------------------------------------------------------
@@ -65,6 +66,7 @@ def parse_conda_mapping(data: object, where: str = "conda") -> CondaSpec:
     packages, python_specs, pip_lines = _dependencies(f"{where}.dependencies", data.get("dependencies"))
     return CondaSpec(channels=_channels(f"{where}.channels", data.get("channels")), packages=packages,
                      python_specs=python_specs, pip_lines=pip_lines, name=_name(f"{where}.name", data.get("name")),
+                     wants_pip=_lists_pip(data.get("dependencies")),
                      warnings=tuple(warnings), variables=_variables(f"{where}.variables", data.get("variables")))
 
 
@@ -164,6 +166,12 @@ def _dependencies(where: str, value: object) -> tuple[tuple[str, ...], tuple[str
             seen[name] = index
             packages.append(str(spec))
     return tuple(packages), tuple(python_specs), tuple(pip_lines or ())
+
+
+def _lists_pip(dependencies: object) -> bool:
+    """Whether a (validated) dependency list names conda's pip package."""
+    return any(isinstance(item, str) and re.split(r"[\s=<>!~\[]", item.strip(), maxsplit=1)[0].lower() == "pip"
+               for item in dependencies or ())
 
 
 def _pip_section(where: str, item: Mapping) -> tuple[str, ...]:

@@ -1,0 +1,154 @@
+"""A solved conda environment as image layers, installed on the host for the image's prefix.
+
+rattler installs every package into a staging folder with its files relocated for the image prefix
+(`alternative_target_prefix`, link scripts never run), so conda never runs in the image and no host
+path reaches it. Each package then becomes its own layer: its files plus its `conda-meta` record,
+cleaned of host paths (where it was extracted, the tarball, the link source) and of what depends on
+the rest of the environment (the requested spec). So one package gives one layer digest in every
+environment that holds it, a one-pin change pushes only the changed packages, and the prefix still
+reads as a conda environment (`conda list -p`, mamba, pixi) with an empty, deterministic history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from mlenv.cache import cache_root
+from mlenv.diagnostics.errors import BuildError
+from mlenv.resolve.conda_lock import CondaLock, CondaRecord
+
+HOST_KEYS = ("extracted_package_dir", "package_tarball_full_path", "link", "requested_spec", "requested_specs")
+CONDA_LAYER_BUDGET = 32  # of the image's layers; the pip section on top gets the rest
+
+
+def plan_groups(records: tuple[CondaRecord, ...], budget: int = CONDA_LAYER_BUDGET) -> list[list[CondaRecord]]:
+    """One layer per package while they fit; past the budget the largest keep their own layer and
+    the long tail shares one."""
+    by_size = sorted(records, key=lambda r: (-r.size, r.name))
+    if len(by_size) <= budget:
+        return [[r] for r in sorted(records, key=lambda r: r.name)]
+    alone, tail = by_size[: budget - 1], sorted(by_size[budget - 1:], key=lambda r: r.name)
+    return [[r] for r in sorted(alone, key=lambda r: r.name)] + [tail]
+
+
+def layer_key(group: list[CondaRecord], lock: CondaLock, prefix: str, builder: str) -> str:
+    """A layer's cache key: its packages' bytes, the prefix they are relocated to, and for noarch
+    python packages the Python they are installed for."""
+    python = lock.python()
+    parts = [builder, "conda", prefix, *(r.sha256 for r in group)]
+    if any(r.noarch == "python" for r in group) and python:
+        parts.append(python.sha256)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def install(rattler_records: list, archives: dict[str, Path], stage: Path, prefix: str) -> None:
+    """Install the solved records from the cached archives into `stage`, relocated for `prefix`."""
+    import rattler
+
+    for record in rattler_records:
+        record.url = archives[record.name.normalized].as_uri()
+    with tempfile.TemporaryDirectory(prefix="mlenv-conda-pkgs-") as package_cache:
+        try:
+            asyncio.run(rattler.install(rattler_records, target_prefix=stage, cache_dir=Path(package_cache),
+                                        platform=rattler.Subdir("linux-64"), execute_link_scripts=False,
+                                        show_progress=False, alternative_target_prefix=prefix))
+        except Exception as error:  # noqa: BLE001 - rattler's own exception types
+            raise BuildError("conda", f"installing the environment failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                             "report it with the saved log; the packages may be damaged or not relocatable", rule="conda.unsatisfiable", output=str(error)) from None
+
+
+def package_files(stage: Path) -> dict[str, tuple[list[str], dict, str]]:
+    """For each installed package name: its files (relative), its cleaned conda-meta record and
+    that record's file name."""
+    found = {}
+    for meta in sorted((stage / "conda-meta").glob("*.json")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        found[data["name"]] = ([str(f) for f in data.get("files", [])], data, meta.name)
+    return found
+
+
+def clean_record(data: dict, record: CondaRecord) -> bytes:
+    """The conda-meta record as the image shows it: public URL and channel, no host path, no
+    environment-specific fields, keys sorted."""
+    cleaned = {k: v for k, v in data.items() if k not in HOST_KEYS}
+    cleaned["url"], cleaned["channel"] = record.url, record.channel
+    return (json.dumps(cleaned, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def populate_group(root: Path, stage: Path, prefix: str, group: list[CondaRecord], installed: dict) -> None:
+    """A layer's tree: each package's files, hard-linked from the stage, and its cleaned record."""
+    env = root / prefix.lstrip("/")
+    for record in group:
+        files, data, meta_name = installed[record.name]
+        for relative in files:
+            _link(stage / relative, env / relative)
+        (env / "conda-meta").mkdir(parents=True, exist_ok=True)
+        (env / "conda-meta" / meta_name).write_bytes(clean_record(data, record))
+
+
+def populate_skeleton(root: Path, stage: Path, prefix: str, installed: dict) -> None:
+    """The environment's own layer: `conda-meta/history` (empty: conda needs it to call the folder an
+    environment) and any file rattler made that no package owns."""
+    env = root / prefix.lstrip("/")
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "conda-meta" / "history").write_bytes(b"")
+    owned = {f for files, _, _ in installed.values() for f in files}
+    for path in sorted(stage.rglob("*")):
+        relative = path.relative_to(stage).as_posix()
+        if relative.startswith("conda-meta") or relative in owned or path.is_dir() and not path.is_symlink():
+            continue
+        _link(path, env / relative)
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_symlink():
+        os.symlink(os.readlink(source), target)
+    else:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def staging_dir() -> Path:
+    folder = cache_root() / "staging"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="conda-", dir=folder))
+
+
+def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str, Path], *, prefix: str,
+                     cached_layer: Callable, builder: str) -> list:
+    """Every layer of the conda environment: the skeleton first, then the package groups. A layer
+    already in the cache is reused; the environment is installed only if some layer is missing."""
+    groups = plan_groups(lock.records)
+    keys = [layer_key(group, lock, prefix, builder) for group in groups]
+    stage, installed = None, None
+
+    def installed_stage():
+        nonlocal stage, installed
+        if stage is None:
+            stage = staging_dir()
+            install(rattler_records, archives, stage, prefix)
+            installed = package_files(stage)
+        return stage, installed
+
+    try:
+        every = [r.sha256 for r in lock.records]
+        layers = [cached_layer(hashlib.sha256(json.dumps([builder, "conda-skeleton", prefix, every]).encode()).hexdigest(),
+                               f"mlenv: conda environment {prefix}",
+                               lambda root: populate_skeleton(root, *installed_stage()[:1], prefix, installed_stage()[1]))]
+        for group, key in zip(groups, keys):
+            label = "mlenv: conda install " + " ".join(f"{r.name}={r.version}={r.build}" for r in group)
+            layers.append(cached_layer(key, label, lambda root, group=group: populate_group(root, installed_stage()[0], prefix, group, installed_stage()[1])))
+        return layers
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)

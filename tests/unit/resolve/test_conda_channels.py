@@ -1,0 +1,47 @@
+"""Channel names to URLs (alias, custom channels, defaults, mirrors), tokens kept out of what is shown,
+and the target's virtual packages: the machine's settings, never the host's libc or GPU."""
+
+from __future__ import annotations
+
+from mlenv.resolve.conda_channels import ChannelSettings, public_url, secrets_of
+from mlenv.resolve.conda_target import CondaTarget
+
+
+def test_named_channels_go_through_the_alias_and_urls_stay(monkeypatch):
+    monkeypatch.setenv("MLENV_CONDA_CHANNEL_ALIAS", "http://127.0.0.1:9/mirror/")
+    monkeypatch.setenv("CONDARC", "/nonexistent")
+    settings = ChannelSettings.from_environment()
+    assert settings.resolve(("conda-forge", "https://example.test/ch/", "conda-forge", "nodefaults")) == (
+        "http://127.0.0.1:9/mirror/conda-forge", "https://example.test/ch")
+
+
+def test_condarc_alias_custom_channels_defaults_and_mirrors(tmp_path, monkeypatch):
+    condarc = tmp_path / "condarc"
+    condarc.write_text("channel_alias: https://alias.test\ncustom_channels:\n  internal: https://corp.test/conda\n"
+                       "default_channels: [https://corp.test/main, https://corp.test/r]\n"
+                       "mirrored_channels:\n  https://alias.test/conda-forge: [http://127.0.0.1:8/cf]\n")
+    monkeypatch.setenv("CONDARC", str(condarc))
+    monkeypatch.delenv("MLENV_CONDA_CHANNEL_ALIAS", raising=False)
+    monkeypatch.delenv("MLENV_CONDA_DEFAULTS_URL", raising=False)
+    settings = ChannelSettings.from_environment()
+    assert settings.resolve(("internal", "defaults", "conda-forge")) == (
+        "https://corp.test/conda/internal", "https://corp.test/main", "https://corp.test/r", "https://alias.test/conda-forge")
+    assert settings.mirror_for("https://alias.test/conda-forge/linux-64") == "http://127.0.0.1:8/cf/linux-64"
+    assert settings.mirror_for("https://corp.test/main") == "https://corp.test/main"
+
+
+def test_tokens_and_passwords_never_shown():
+    url = "https://user:pa55@host.test/t/tok-123/private/linux-64/a-1-0.conda"
+    assert public_url(url) == "https://host.test/private/linux-64/a-1-0.conda"
+    assert sorted(secrets_of(url)) == ["pa55", "tok-123"]
+
+
+def test_target_virtual_packages_come_from_the_image_and_overrides(monkeypatch):
+    monkeypatch.delenv("CONDA_OVERRIDE_CUDA", raising=False)
+    monkeypatch.delenv("CONDA_OVERRIDE_LINUX", raising=False)
+    names = {name: version for name, version, _ in CondaTarget.for_image("2.36").virtual_packages()}
+    assert names["__glibc"] == "2.36" and "__cuda" not in names and names["__linux"] == "5.10"
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.4")
+    gpu = {name: version for name, version, _ in CondaTarget.for_image("2.31").virtual_packages()}
+    assert gpu["__cuda"] == "12.4" and gpu["__glibc"] == "2.31"
+    assert CondaTarget.for_image("2.36", cuda="11.8").cuda == "11.8"
