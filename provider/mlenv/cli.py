@@ -74,10 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _credentials():
-    from mlenv.oci.auth import Credentials
+    from mlenv.oci.auth import environment_credentials
 
-    username, password = os.environ.get("MLENV_REGISTRY_USERNAME"), os.environ.get("MLENV_REGISTRY_PASSWORD")
-    return Credentials(username, password) if username and password else None
+    return environment_credentials("MLENV_REGISTRY")
 
 
 def _warn(spec) -> None:

@@ -110,10 +110,16 @@ def exists(repository: str, digest: str, credentials: Credentials | None = None)
 
 
 def _base_credentials(spec, base_ref, target_ref, credentials):
-    """The base registry's own login if the definition names one, else the target's on the same host."""
+    """The base registry's login: the definition's own, else $MLENV_BASE_REGISTRY_USERNAME/_PASSWORD,
+    else the target's on the same host; None lets the store ask Docker's config for the base host."""
+    from mlenv.oci.auth import environment_credentials
+
     login = spec.base_registry
     if login.username and login.password:
-        return Credentials(login.username, login.password)
+        return Credentials(login.username, login.password, source="docker.base_image_registry")
+    from_environment = environment_credentials("MLENV_BASE_REGISTRY")
+    if from_environment:
+        return from_environment
     return credentials if base_ref.host == target_ref.host else None
 
 

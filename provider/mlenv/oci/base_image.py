@@ -43,7 +43,7 @@ def resolve_base(ref: ImageRef, store) -> BaseImage:
         if error.rule != "registry.unauthorized":
             raise
         raise BuildError("image", f"pulling the base image {ref} was refused (HTTP 401/403)",
-                         f"give the base registry's login: docker.base_image_registry username and a secret password (or `docker login {ref.host}`)",
+                         f"give the base registry's login: MLENV_BASE_REGISTRY_USERNAME / MLENV_BASE_REGISTRY_PASSWORD, or docker.base_image_registry username and a secret password, or `docker login {ref.host}` (a credential helper is used)",
                          rule="image.unauthorized-pull") from None
 
 

@@ -63,8 +63,9 @@ class RegistryStore:
         scheme = "http" if is_insecure_host(host) else "https"
         self.base = f"{scheme}://{host}/v2/{repository}"
         self.bytes_pushed = 0
+        self._auth = RegistryAuth(credentials, lookup=lambda: docker_config_credentials(host))
         self._client = httpx.Client(
-            auth=RegistryAuth(credentials or docker_config_credentials(host)),
+            auth=self._auth,
             timeout=httpx.Timeout(timeout, connect=10),
             follow_redirects=True,
         )
@@ -175,9 +176,10 @@ class RegistryStore:
         if status >= 500 or status == 429:
             raise _Transient(f"{method} {response.url.path}: HTTP {status}")
         if status in (401, 403):
+            login = self._auth.describe()
             raise BuildError(
                 "registry",
-                f"{self.name}: {'unauthorized' if status == 401 else 'access denied'} for {method} (HTTP {status})",
+                f"{self.name}: {'unauthorized' if status == 401 else 'access denied'} for {method} (HTTP {status}){login}",
                 "give registry_username and a secret registry_password, or `docker login` to this host, with push rights on the repository",
                 rule="registry.unauthorized",
             )
