@@ -24,7 +24,8 @@ from mlenv.cache import cache_root
 from mlenv.diagnostics.errors import BuildError
 from mlenv.resolve.conda_lock import CondaLock, CondaRecord
 
-HOST_KEYS = ("extracted_package_dir", "package_tarball_full_path", "link", "requested_spec", "requested_specs")
+HOST_KEYS = ("extracted_package_dir", "package_tarball_full_path", "link", "requested_spec", "requested_specs", "indexed_timestamp")
+RATTLER_MARKERS = {"CACHEDIR.TAG"}  # rattler's own marker files, not part of the environment
 CONDA_LAYER_BUDGET = 32  # of the image's layers; the pip section on top gets the rest
 
 
@@ -102,7 +103,7 @@ def populate_skeleton(root: Path, stage: Path, prefix: str, installed: dict) -> 
     owned = {f for files, _, _ in installed.values() for f in files}
     for path in sorted(stage.rglob("*")):
         relative = path.relative_to(stage).as_posix()
-        if relative.startswith("conda-meta") or relative in owned or path.is_dir() and not path.is_symlink():
+        if relative.startswith("conda-meta") or relative in owned or relative in RATTLER_MARKERS or path.is_dir() and not path.is_symlink():
             continue
         _link(path, env / relative)
 

@@ -84,23 +84,16 @@ def _run_solver(channels, specs, target: CondaTarget, settings: ChannelSettings,
     try:
         return asyncio.run(rattler.solve(sources, specs, gateway=gateway, platforms=[target.subdir, "noarch"],
                                          virtual_packages=target.rattler_virtual_packages(),
-                                         channel_priority=rattler.ChannelPriority.Strict,
-                                         timestamp_policy="ignore-timestamp" if _has_timestamp_policy() else None))
-    except Exception as error:  # noqa: BLE001 - rattler raises its own types; each becomes one explanation
+                                         channel_priority=rattler.ChannelPriority.Strict))
+    except Exception as error:
+        if not type(error).__module__.startswith("rattler"):
+            raise
         raise _explained(error, channels, specs) from None
-
-
-def _has_timestamp_policy() -> bool:
-    import inspect
-
-    import rattler
-
-    return "timestamp_policy" in inspect.signature(rattler.solve).parameters
 
 
 def _record(record) -> CondaRecord:
     noarch = record.noarch
-    kind = "" if not noarch or str(noarch) in ("None", "") else ("python" if noarch.python else "generic")
+    kind = "python" if noarch.python else "generic" if noarch.generic else ""
     sha = record.sha256.hex() if isinstance(record.sha256, (bytes, bytearray)) else str(record.sha256 or "")
     return CondaRecord(name=record.name.normalized, version=str(record.version), build=str(record.build),
                        channel=public_url(str(record.channel or "")).rstrip("/"), subdir=str(record.subdir),
