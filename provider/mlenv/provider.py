@@ -1,15 +1,19 @@
 """The Pulumi dynamic provider: a thin shell over `mlenv.pipeline`.
 
 Pickled by reference into every resource's `__provider` input, so it holds no state, clients or
-credentials; each call opens what it needs. Bad input comes back as CheckFailures in preview; a
+credentials; each call opens what it needs (create reuses, in memory, the definition check loaded
+in the same process, so its files are read once). Bad input comes back as CheckFailures in preview; a
 failed build raises one `MlenvError` whose text is the explanation, not a traceback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import uuid
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,6 +73,41 @@ def _spec_from(props: dict):
     return from_mapping(data)
 
 
+# The definitions check loaded, by their checked inputs: the engine hands exactly those to create or
+# update in the same provider process (one deployment), which then builds what check read and hashed
+# instead of reading every file again. Memory only, never pickled; a miss loads from the inputs.
+_CHECKED: OrderedDict = OrderedDict()
+_CHECKED_KEPT = 32
+
+
+def _remember(inputs: dict, spec) -> None:
+    _CHECKED[_inputs_key(inputs)] = spec
+    while len(_CHECKED) > _CHECKED_KEPT:
+        _CHECKED.popitem(last=False)
+
+
+def _spec_for_build(props: dict):
+    return _CHECKED.pop(_inputs_key(props), None) or _spec_from(props)
+
+
+def _inputs_key(props: dict) -> str:
+    """A digest of what `_spec_from` reads (and the hash check gave it), numbers as the wire leaves
+    them (an int comes back as a float), relative paths with the directory they are relative to."""
+    fields = sorted({*TOP_FIELDS, "env_name", "base_image_registry_password", "definition_hash"})
+    data = {k: _plain(props[k]) for k in fields if props.get(k) is not None}
+    return hashlib.sha256(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _checked_inputs(news: dict, spec) -> dict:
     mapping = to_mapping(spec)
     mapping.pop("name", None)
@@ -103,7 +142,10 @@ class EnvironmentProvider(ResourceProvider):
         except SpecError as error:
             return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
         failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec).errors]
-        return CheckResult(_checked_inputs(news, spec), failures)
+        inputs = _checked_inputs(news, spec)
+        if not failures:
+            _remember(inputs, spec)
+        return CheckResult(inputs, failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         replaces = ["repository"] if _changed(olds, news, "repository") else []
@@ -136,7 +178,7 @@ class EnvironmentProvider(ResourceProvider):
         """Images are content-addressed and may be shared by other stacks: retained."""
 
     def _build(self, props: dict) -> dict:
-        result = build(_spec_from(props), props["repository"], _credentials(props), log=_progress)
+        result = build(_spec_for_build(props), props["repository"], _credentials(props), log=_progress)
         return {**_public_inputs(props), **result.outputs()}
 
 

@@ -32,7 +32,7 @@ import os
 import posixpath
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -52,41 +52,32 @@ _INSIDE = "the Dockerfile must be inside the build context"
 
 @dataclass(frozen=True)
 class BuildContext:
+    """What loading read from the context, so that nothing after it reads the context again (Docker
+    itself sends the directory when it builds)."""
+
     path: str              # absolute path of the context directory
     dockerfile_path: str   # relative to the context, POSIX, default "Dockerfile"
     digest: str            # "sha256:<hex>" over the sorted entries
     files: int             # regular files included
     size: int              # bytes of included file content
+    # Covered by the digest, hence left out of comparisons:
+    dockerfile_text: str = field(default="", repr=False, compare=False)  # UTF-8, a leading BOM dropped
+    entries: tuple[tuple, ...] = field(default=(), repr=False, compare=False)  # what the digest covers, sorted
 
 
 def hash_context(path: str | Path, dockerfile_path: str = "Dockerfile", size_limit: int | None = None) -> BuildContext:
-    """Check the context and its Dockerfile, and digest what Docker would send."""
+    """Check the context and its Dockerfile, and digest what Docker would send, reading each file once."""
     root = _context_root(path)
     dockerfile = _dockerfile_path(root, dockerfile_path)
-    entries, size = _scan(root, dockerfile, _size_limit() if size_limit is None else size_limit)
+    data = _read_dockerfile(root, dockerfile)
+    entries, size = _scan(root, dockerfile, {dockerfile: data}, _size_limit() if size_limit is None else size_limit)
     files = sum(1 for entry in entries if entry[1] == "file")
-    return BuildContext(str(root), dockerfile, _digest(entries), files, size)
+    return BuildContext(str(root), dockerfile, _digest(entries), files, size, _dockerfile_text(data, dockerfile), tuple(entries))
 
 
 def context_entries(path: str | Path, dockerfile_path: str = "Dockerfile") -> list[tuple]:
     """The sorted entries the digest covers (see the module docstring for their shapes)."""
-    root = _context_root(path)
-    return _scan(root, _dockerfile_path(root, dockerfile_path), _size_limit())[0]
-
-
-def read_dockerfile(context: BuildContext) -> str:
-    """The Dockerfile's text (UTF-8, a leading BOM dropped, as Docker's parser does)."""
-    root = Path(context.path)
-    _check_dockerfile(root, context.dockerfile_path)
-    try:
-        data = (root / context.dockerfile_path).read_bytes()
-    except OSError as error:
-        raise _unreadable(_DOCKERFILE, context.dockerfile_path, error) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise SpecError(_DOCKERFILE, f"the Dockerfile is not UTF-8 text (bad byte at offset {error.start})",
-                        "save the Dockerfile as UTF-8", context.dockerfile_path) from None
+    return list(hash_context(path, dockerfile_path).entries)
 
 
 # --- the context directory and the Dockerfile ---------------------------------------------------
@@ -134,9 +125,32 @@ def _check_dockerfile(root: Path, dockerfile: str) -> None:
         raise SpecError(_DOCKERFILE, "the Dockerfile path is not a file",
                         "set build.dockerfile_path to the Dockerfile itself, e.g. docker/Dockerfile", dockerfile)
     if info.st_size > MAX_DOCKERFILE_BYTES:
-        raise SpecError(_DOCKERFILE, f"the Dockerfile {dockerfile!r} is over the limit of {MAX_DOCKERFILE_BYTES} bytes",
-                        "keep the Dockerfile to instructions: put scripts and data in files of the context and COPY them",
-                        info.st_size)
+        raise _oversized(dockerfile, info.st_size)
+
+
+def _read_dockerfile(root: Path, dockerfile: str) -> bytes:
+    try:
+        data = (root / dockerfile).read_bytes()
+    except OSError as error:
+        raise _unreadable(_DOCKERFILE, dockerfile, error) from None
+    if len(data) > MAX_DOCKERFILE_BYTES:  # it grew since it was checked
+        raise _oversized(dockerfile, len(data))
+    return data
+
+
+def _oversized(dockerfile: str, size: int) -> SpecError:
+    return SpecError(_DOCKERFILE, f"the Dockerfile {dockerfile!r} is over the limit of {MAX_DOCKERFILE_BYTES} bytes",
+                     "keep the Dockerfile to instructions: put scripts and data in files of the context and COPY them", size)
+
+
+def _dockerfile_text(data: bytes, dockerfile: str) -> str:
+    """UTF-8, a leading BOM dropped, as Docker's parser reads it; refused here, in preview, rather
+    than when the build starts."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SpecError(_DOCKERFILE, f"the Dockerfile is not UTF-8 text (bad byte at offset {error.start})",
+                        "save the Dockerfile as UTF-8", dockerfile) from None
 
 
 def _top_level(root: Path) -> str:
@@ -154,13 +168,15 @@ def _top_level(root: Path) -> str:
 
 # --- walking and hashing -------------------------------------------------------------------------
 
-def _scan(root: Path, dockerfile: str, size_limit: int) -> tuple[list[tuple], int]:
-    """The sorted entries and the bytes of file content, checked against the limit first."""
-    included = _included(root, dockerfile) | {dockerfile}
+def _scan(root: Path, dockerfile: str, read: dict[str, bytes], size_limit: int) -> tuple[list[tuple], int]:
+    """The sorted entries and the bytes of file content, checked against the limit first. Files
+    already read (`read`: the Dockerfile, then the ignore file) are hashed from those bytes, not
+    opened again."""
+    included = _included(root, dockerfile, read) | {dockerfile}
     stats = {rel: _stat(root, rel, follow=rel == dockerfile) for rel in included}
     size = _check_size(root, stats, size_limit)
     parents = {parent for rel in included for parent in _parents(rel)}
-    entries = [_entry(root, rel, info) for rel, info in stats.items()
+    entries = [_entry(root, rel, info, read.get(rel)) for rel, info in stats.items()
                if not (stat.S_ISDIR(info.st_mode) and rel in parents)]
     return sorted((entry for entry in entries if entry is not None), key=lambda entry: entry[0]), size
 
@@ -181,9 +197,9 @@ def _exclude_paths(root: Path, patterns: list[str], dockerfile: str) -> set[str]
     return set(matcher.walk(str(root)))
 
 
-def _included(root: Path, dockerfile: str) -> set[str]:
+def _included(root: Path, dockerfile: str, read: dict[str, bytes]) -> set[str]:
     """The relative POSIX paths Docker would send (files and directories)."""
-    name, patterns = _ignore_patterns(root, dockerfile)
+    name, patterns = _ignore_patterns(root, dockerfile, read)
     try:
         paths = _exclude_paths(root, patterns, dockerfile)
     except OSError as error:
@@ -194,11 +210,12 @@ def _included(root: Path, dockerfile: str) -> set[str]:
     return {path.replace(os.sep, "/") for path in paths}
 
 
-def _ignore_patterns(root: Path, dockerfile: str) -> tuple[str, list[str]]:
-    """The ignore file in force and its patterns, read as Docker reads them (ignorefile.ReadAll)."""
+def _ignore_patterns(root: Path, dockerfile: str, read: dict[str, bytes]) -> tuple[str, list[str]]:
+    """The ignore file in force and its patterns, read as Docker reads them (ignorefile.ReadAll);
+    its content is kept in `read`."""
     for name in (dockerfile + ".dockerignore", ".dockerignore"):
         try:
-            data = (root / name).read_bytes()
+            data = read[name] = (root / name).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as error:
@@ -221,10 +238,11 @@ def _parents(rel: str) -> list[str]:
     return ["/".join(parts[:index]) for index in range(1, len(parts) + 1)]
 
 
-def _entry(root: Path, rel: str, info: os.stat_result) -> tuple | None:
+def _entry(root: Path, rel: str, info: os.stat_result, content: bytes | None) -> tuple | None:
     mode = info.st_mode
     if stat.S_ISREG(mode):
-        return (rel, "file", _sha256(root, rel), bool(mode & stat.S_IXUSR))
+        digest = hashlib.sha256(content).hexdigest() if content is not None else _sha256(root, rel)
+        return (rel, "file", digest, bool(mode & stat.S_IXUSR))
     if stat.S_ISLNK(mode):
         return (rel, "symlink", _link_target(root, rel))
     if stat.S_ISDIR(mode):

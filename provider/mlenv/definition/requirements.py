@@ -10,7 +10,6 @@ Whatever pip would build from source, fetch from an arbitrary URL, or use to wea
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.request import url2pathname
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from mlenv.definition.local_files import LinksFolder, file_digests, read_links_folder
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import (
     ARCHIVES, CREDENTIALS_FIX, DIRECT_URL_FIX, INCLUDE_FIX, PEP508_FIX, PLACEHOLDERS, SCHEME, WHEEL_FIX,
@@ -50,6 +50,7 @@ class PipSpec:
     find_links: tuple[str, ...] = ()  # URLs as written; local directories made absolute
     wheels: tuple[PrivateWheel, ...] = ()
     warnings: tuple[SpecWarning, ...] = ()
+    links_folders: tuple[LinksFolder, ...] = ()  # the local find_links, as read (their digests are hashed)
 
     @property
     def installs_anything(self) -> bool:
@@ -105,13 +106,15 @@ def merge(*specs: PipSpec, origin: str = "pip") -> PipSpec:
         find_links=_unique(f for spec in specs for f in spec.find_links),
         wheels=wheels,
         warnings=tuple(w for spec in specs for w in spec.warnings),
+        links_folders=_identical_once([f for spec in specs for f in spec.links_folders], lambda f: f.path),
     )
 
 
 @dataclass
 class _Parser:
     """Collects one parse: the files being read (for cycles), those already read (an include reached
-    twice, as in base.txt from both dev.txt and test.txt, is read once), and what the lines add."""
+    twice, as in base.txt from both dev.txt and test.txt, is read once), and what the lines add;
+    local --find-links folders are read (listed and hashed) once, here."""
 
     origin: str
     root: Path  # where shown file names are relative to
@@ -122,13 +125,15 @@ class _Parser:
     extra_index_urls: list[str] = field(default_factory=list)
     find_links: list[str] = field(default_factory=list)
     wheels: list[PrivateWheel] = field(default_factory=list)
+    links_folders: dict[str, LinksFolder] = field(default_factory=dict)
     reading: list[str] = field(default_factory=list)
     done: set[tuple[str, bool]] = field(default_factory=set)
 
     def result(self) -> PipSpec:
         _check_unique(self.requirements, self.wheels, self.origin)
         return PipSpec(tuple(self.requirements), tuple(self.constraints), _hash_pairs(self.hashes), self.index_url,
-                       tuple(self.extra_index_urls), tuple(self.find_links), tuple(self.wheels), self._partial_hashes())
+                       tuple(self.extra_index_urls), tuple(self.find_links), tuple(self.wheels), self._partial_hashes(),
+                       tuple(self.links_folders.values()))
 
     def _partial_hashes(self) -> tuple[SpecWarning, ...]:
         """pip refuses a file where only some requirements carry --hash; we install the others unchecked, and say so."""
@@ -141,13 +146,13 @@ class _Parser:
     # --- files -------------------------------------------------------------------------------
 
     def read(self, path: Path, where: str, written: str, constraint: bool) -> None:
-        text = _read_text(path, where, written)
         real = os.path.realpath(path)
         if real in self.reading:
             chain = " -> ".join(self._shown(p) for p in [*self.reading[self.reading.index(real):], real])
             raise fail(where, f"include cycle: {chain}", "remove the -r/-c line that leads back to a file including it", written)
         if (real, constraint) in self.done:
             return
+        text = _read_text(path, where, written)
         self.done.add((real, constraint))
         self.reading.append(real)
         shown = self._shown(str(path))
@@ -189,7 +194,10 @@ class _Parser:
         elif name == "--extra-index-url":
             _append_new(self.extra_index_urls, _index_url(value, where, name))
         elif name == "--find-links":
-            _append_new(self.find_links, _find_links(value, where, here))
+            location = _find_links(value, where, here)
+            _append_new(self.find_links, location)
+            if os.path.isabs(location) and location not in self.links_folders:  # a local folder, not a URL
+                self.links_folders[location] = _links_folder(location, where, value)
         else:  # --hash
             raise fail(where, "--hash must follow a requirement on the same line", "write name==version --hash=sha256:<hex> on one line", token)
 
@@ -243,10 +251,10 @@ class _Parser:
         if extras or marker:
             raise fail(where, "a local wheel cannot carry extras or an environment marker",
                        "reference the .whl alone; list an extra's packages as requirements of their own", text)
-        wheel = _wheel(path, where, text)
+        wheel, digests = _wheel(path, hashes, where, text)
         if name is not None and canonicalize_name(name) != wheel.name:
             raise fail(where, f"the requirement names {name}, but the wheel file is {wheel.name}", "make the name before @ match the wheel", text)
-        _verify(path, hashes, where, text)
+        _verify(digests, hashes, where, text)
         self.wheels.append(wheel)
 
 
@@ -308,6 +316,14 @@ def _find_links(value: str, where: str, here: Path) -> str:
     return path
 
 
+def _links_folder(path: str, where: str, written: str) -> LinksFolder:
+    try:
+        return read_links_folder(path)
+    except OSError as err:
+        raise fail(where, f"cannot read the --find-links folder {path}: {err.strerror or err}",
+                   "make the folder and its wheels readable, or give the https:// URL of a links page", written) from None
+
+
 def _loopback(host: str) -> bool:
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -315,7 +331,8 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _wheel(path: str, where: str, text: str) -> PrivateWheel:
+def _wheel(path: str, hashes: list[str], where: str, text: str) -> tuple[PrivateWheel, dict[str, str]]:
+    """The wheel, and its digests for sha256 and each --hash algorithm, from one read of the file."""
     if not os.path.isfile(path):
         raise fail(where, f"wheel file {path} does not exist", INCLUDE_FIX, text)
     filename = os.path.basename(path)
@@ -323,22 +340,18 @@ def _wheel(path: str, where: str, text: str) -> PrivateWheel:
         name, version, _, _ = parse_wheel_filename(filename)
     except ValueError as err:
         raise fail(where, f"invalid wheel filename: {err}", "keep the name pip wheel gave it: name-version-python-abi-platform.whl", text) from None
-    return PrivateWheel(name, str(version), filename, path, _file_digest(path, "sha256", where, text))
-
-
-def _verify(path: str, hashes: list[str], where: str, text: str) -> None:
-    """--hash on a local wheel: pip checks the file against it, so do we."""
-    pairs = [value.partition(":")[::2] for value in hashes]
-    if pairs and not any(_file_digest(path, algorithm, where, text) == digest for algorithm, digest in pairs):
-        raise fail(where, "the wheel file does not match its --hash", "update the --hash (pip hash <file>), or reference the file you reviewed", text)
-
-
-def _file_digest(path: str, algorithm: str, where: str, text: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, algorithm).hexdigest()
+        digests = file_digests(path, dict.fromkeys(["sha256", *(value.partition(":")[0] for value in hashes)]))
     except (OSError, ValueError) as err:
         raise fail(where, f"cannot read wheel file {path}: {getattr(err, 'strerror', None) or err}", INCLUDE_FIX, text) from None
+    return PrivateWheel(name, str(version), filename, path, digests["sha256"]), digests
+
+
+def _verify(digests: dict[str, str], hashes: list[str], where: str, text: str) -> None:
+    """--hash on a local wheel: pip checks the file against it, so do we."""
+    pairs = [value.partition(":")[::2] for value in hashes]
+    if pairs and not any(digests[algorithm] == digest for algorithm, digest in pairs):
+        raise fail(where, "the wheel file does not match its --hash", "update the --hash (pip hash <file>), or reference the file you reviewed", text)
 
 
 # --- results ---------------------------------------------------------------------------------

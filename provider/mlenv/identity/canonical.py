@@ -5,14 +5,15 @@
   Docker steps) kept in order, files by content digest, metadata and credentials left out.
 - `to_mapping`: the same definition in the input schema, normalized the same way but keeping file
   paths, so the provider can build from it and `pulumi preview --diff` shows package-level changes.
+
+Both are pure functions of the model: they read no file. The digests of the files a definition
+points at were taken when it was loaded (`mlenv.definition`), and travel on the model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
@@ -77,26 +78,17 @@ def _index(spec: EnvironmentSpec) -> dict:
     """Where packages resolve from changes what resolves; who logs in does not (userinfo dropped).
     A local find-links folder counts by content, like a private wheel."""
     pip = spec.pip
+    folders = {folder.path: folder.digest for folder in pip.links_folders}
     return {k: v for k, v in (
         ("index_url", _without_userinfo(pip.index_url) if pip.index_url else None),
         ("extra_index_urls", [_without_userinfo(u) for u in pip.extra_index_urls]),
-        ("find_links", [_find_links_identity(f) for f in pip.find_links]),
+        ("find_links", [folders.get(f) or _without_userinfo(f) for f in pip.find_links]),
     ) if v}
 
 
 def _without_userinfo(url: str) -> str:
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl() if "@" in parts.netloc else url
-
-
-def _find_links_identity(location: str) -> str:
-    if "://" in location or not Path(location).is_dir():
-        return _without_userinfo(location)
-    digest = hashlib.sha256()
-    for path in sorted(Path(location).iterdir()):
-        if path.is_file() and path.name.endswith((".whl", ".tar.gz", ".zip")):
-            digest.update(f"{path.name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
-    return "sha256:" + digest.hexdigest()
 
 
 def _spark(spec: EnvironmentSpec) -> dict | None:

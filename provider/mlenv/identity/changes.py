@@ -161,16 +161,11 @@ def _build(key, before, after, old, new) -> list[Change]:
 
 
 def _context_files(old, new) -> list[Change]:
-    """Which files of the build context changed, when both contexts are on disk."""
-    if not (old.build and new.build):
+    """Which files of the build context changed, from the entries read when each was loaded."""
+    if not (old.build and new.build and old.build.entries and new.build.entries):
         return []
-    from mlenv.definition.build_context import context_entries
-
-    try:
-        before = {e[0]: e[1:] for e in context_entries(old.build.path, old.build.dockerfile_path)}
-        after = {e[0]: e[1:] for e in context_entries(new.build.path, new.build.dockerfile_path)}
-    except Exception:  # noqa: BLE001 - a context that cannot be listed just falls back to the digest line
-        return []
+    before = {e[0]: e[1:] for e in old.build.entries}
+    after = {e[0]: e[1:] for e in new.build.entries}
     changes = [Change("build", "added", f"+ {p}") for p in sorted(after.keys() - before.keys())]
     changes += [Change("build", "removed", f"- {p}") for p in sorted(before.keys() - after.keys())]
     return changes + [Change("build", "changed", f"~ {p}") for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]

@@ -15,7 +15,7 @@ from docker.utils.build import tar as docker_sdk_tar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.definition.build_context import BuildContext, context_entries, hash_context, read_dockerfile
+from mlenv.definition.build_context import BuildContext, context_entries, hash_context
 from tests.context_trees import DOCKERFILE, DOCKERIGNORE, TREE, realistic_context, write_tree
 
 
@@ -228,7 +228,7 @@ def test_dockerfile_in_an_ignored_subdirectory_counts(tmp_path):
     context = hash_context(root, "docker/Dockerfile")
     assert context.dockerfile_path == "docker/Dockerfile"
     assert paths(root, "docker/Dockerfile") == [".dockerignore", "docker/Dockerfile", "src/a.py"]
-    assert read_dockerfile(context) == DOCKERFILE
+    assert context.dockerfile_text == DOCKERFILE
     assert hash_context(root, "./docker//Dockerfile") == context
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.definition import build_context as context_module
-from mlenv.definition.build_context import MAX_DOCKERFILE_BYTES, context_entries, hash_context, read_dockerfile
+from mlenv.definition.build_context import MAX_DOCKERFILE_BYTES, context_entries, hash_context
 from mlenv.diagnostics.errors import SpecError
 from tests.context_trees import realistic_context, write_tree
 
@@ -116,22 +116,20 @@ def test_dockerfile_too_big(ctx):
         "Fix: keep the Dockerfile to instructions: put scripts and data in files of the context and COPY them")
     assert headline(lambda: hash_context(ctx)) == expected
     (ctx / "Dockerfile").write_text("#" * MAX_DOCKERFILE_BYTES)
-    context = hash_context(ctx)
-    (ctx / "Dockerfile").write_text("#" * (MAX_DOCKERFILE_BYTES + 1))
-    assert headline(lambda: read_dockerfile(context)) == expected
+    assert hash_context(ctx).dockerfile_text == "#" * MAX_DOCKERFILE_BYTES
 
 
-def test_dockerfile_not_utf8(ctx):
+def test_dockerfile_not_utf8_fails_when_loaded(ctx):
+    """Refused with the definition (in preview), not when the build starts."""
     (ctx / "Dockerfile").write_bytes(b"FROM a\n# caf\xe9\n")
-    context = hash_context(ctx)
-    assert headline(lambda: read_dockerfile(context)) == (
+    assert headline(lambda: hash_context(ctx)) == (
         "build.dockerfile_path: the Dockerfile is not UTF-8 text (bad byte at offset 12) (got 'Dockerfile'). "
         "Fix: save the Dockerfile as UTF-8")
 
 
-def test_read_dockerfile_drops_a_bom(ctx):
+def test_the_dockerfile_text_drops_a_bom(ctx):
     (ctx / "Dockerfile").write_bytes(b"\xef\xbb\xbfFROM a\n")
-    assert read_dockerfile(hash_context(ctx)) == "FROM a\n"
+    assert hash_context(ctx).dockerfile_text == "FROM a\n"
 
 
 def test_unreadable_file(ctx, monkeypatch):

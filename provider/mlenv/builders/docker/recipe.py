@@ -70,10 +70,8 @@ def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Reci
     from mlenv.oci.store import open_store
 
     wheels: list = []
-    if spec.build:
-        from mlenv.definition.build_context import read_dockerfile
-
-        context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, read_dockerfile(spec.build)
+    if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
+        context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
     else:
         context, dockerfile = work / "context", work / "Dockerfile"
         context.mkdir()
