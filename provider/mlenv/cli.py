@@ -15,7 +15,8 @@ import json
 import os
 import sys
 
-from mlenv.diagnostics.errors import MlenvError
+from mlenv.diagnostics.errors import InternalError, MlenvError
+from mlenv.diagnostics.last_resort import last_resort
 
 DEFAULT_REGISTRY = "oci:.mlenv/images"
 
@@ -23,7 +24,11 @@ DEFAULT_REGISTRY = "oci:.mlenv/images"
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        with last_resort():  # anything unexpected: one line and a saved traceback, never a traceback here
+            return args.run(args)
+    except InternalError as error:
+        print(error, file=sys.stderr)
+        return 2
     except MlenvError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

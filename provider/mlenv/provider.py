@@ -22,6 +22,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from mlenv.oci.auth import Credentials
 from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import MlenvError, SpecError
+from mlenv.diagnostics.last_resort import last_resort
 from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.pipeline import build, exists
 from mlenv.definition.reference import parse_repository
@@ -50,9 +51,11 @@ def _is_unknown(value: Any) -> bool:
 @contextmanager
 def _explained():
     """Let an MlenvError reach `pulumi up` as its message alone: the dynamic provider host prints
-    `traceback.format_exc()`, which honours sys.tracebacklimit."""
+    `traceback.format_exc()`, which honours sys.tracebacklimit. Anything unexpected arrives as the
+    one-line InternalError (its traceback saved to a log file), so also as a message alone."""
     try:
-        yield
+        with last_resort():
+            yield
     except MlenvError as error:
         sys.tracebacklimit = 0
         raise error.with_details() from None
@@ -127,6 +130,7 @@ class EnvironmentProvider(ResourceProvider):
 
     serialize_as_secret_always = False  # it captures nothing secret
 
+    @_explained()
     def check(self, _olds: dict, news: dict) -> CheckResult:
         if any(_is_unknown(v) for k, v in news.items() if not k.startswith("__")):
             return CheckResult(news, [])  # preview with values not yet known: checked again at up
@@ -147,6 +151,7 @@ class EnvironmentProvider(ResourceProvider):
             _remember(inputs, spec)
         return CheckResult(inputs, failures)
 
+    @_explained()
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         replaces = ["repository"] if _changed(olds, news, "repository") else []
         definition = news.get("definition_hash")

@@ -114,12 +114,12 @@ class _Fields(dict):
         return _DEFAULTS.get(key, "")
 
 
-def explain(output: str, where: str, secrets=()) -> "BuildError":
-    """A tool's failure output as one BuildError carrying the top diagnosis."""
+def explain(output: str, where: str, secrets=(), *, kind: type | None = None) -> "BuildError":
+    """A tool's failure output as one BuildError (or the stage's subclass, `kind`) carrying the top diagnosis."""
     from mlenv.diagnostics.errors import BuildError
 
     top = diagnose(output, secrets=secrets)[0]
-    return BuildError(where, top.cause, top.fix, rule=top.rule.id, evidence=top.evidence, output=redact(output, secrets))
+    return (kind or BuildError)(where, top.cause, top.fix, rule=top.rule.id, evidence=top.evidence, output=redact(output, secrets))
 
 
 def catalogue_markdown() -> str:

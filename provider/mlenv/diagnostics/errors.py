@@ -1,4 +1,15 @@
-"""One error type for everything a user can get wrong or a build can hit.
+"""One error tree for everything a user can get wrong or a build can hit.
+
+    MlenvError
+    ├── SpecError (= DefinitionError)   the definition is invalid, found before anything runs
+    ├── SpecWarning                     never raised: shown as a warning
+    ├── BuildError                      a build stage failed; nothing was tagged
+    │   ├── ResolveError                locking or downloading packages
+    │   ├── StoreError                  reading or writing an image store (OCI layout)
+    │   │   └── RegistryError           a remote registry refused, failed or did not answer
+    │   ├── EngineError                 the Docker engine: unreachable, or its build failed
+    │   └── CacheError                  the local cache holds something wrong
+    └── InternalError                   anything else (a bug): one line, the traceback in a saved log
 
 Every message names what failed (the field or stage), the cause, and the fix; a build failure also
 carries its diagnosis (rule id), the log lines that prove it, and the path of the full saved log.
@@ -44,8 +55,44 @@ class SpecError(MlenvError):
     """The definition is invalid; raised before anything is resolved or built."""
 
 
+DefinitionError = SpecError  # the stage's name; SpecError stays for the many call sites
+
+
 class BuildError(MlenvError):
     """Resolving, building or publishing failed; nothing was tagged."""
+
+
+class ResolveError(BuildError):
+    """The packages could not be locked or downloaded (index, pins, wheels)."""
+
+
+class StoreError(BuildError):
+    """An image store (an OCI layout directory, a registry) could not be read or written."""
+
+
+class RegistryError(StoreError):
+    """A remote registry refused the request, failed, or did not answer."""
+
+
+class EngineError(BuildError):
+    """The Docker engine could not be reached, or a build it ran failed."""
+
+
+class CacheError(BuildError):
+    """The local cache (~/.cache/mlenv) holds something that does not match what it should."""
+
+
+class InternalError(MlenvError):
+    """Not a failure we explain: a bug, or a library error no stage turned into one of the above.
+    Shown as one line naming the exception and the saved log with its traceback (see last_resort)."""
+
+    @property
+    def headline(self) -> str:
+        saved = f"full log at {self.log_path}" if self.log_path else "no log could be saved"
+        return f"internal error: {self.problem}; {saved}, please report"
+
+    def render(self) -> str:
+        return self.headline
 
 
 def unknown_field(where: str, key: object, known: tuple[str, ...]) -> SpecError:

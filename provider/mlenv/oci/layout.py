@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mlenv.cache import sha256_file
-from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.errors import CacheError, StoreError
 from mlenv.oci.mediatypes import OCI_INDEX
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -46,7 +46,7 @@ class LayoutStore:
         try:
             return self._blob_path(digest).read_bytes()
         except FileNotFoundError:
-            raise BuildError("image", f"blob {digest} is missing from {self.name}", "rebuild the image or restore the layout directory") from None
+            raise StoreError("image", f"blob {digest} is missing from {self.name}", "rebuild the image or restore the layout directory") from None
 
     @contextmanager
     def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:
@@ -119,7 +119,7 @@ class LayoutStore:
         actual = "sha256:" + sha256_file(temporary)
         if actual != digest:
             temporary.unlink()
-            raise BuildError("image", f"blob content does not match its digest {digest} (got {actual})", "rebuild; the build cache may be corrupt")
+            raise CacheError("image", f"blob content does not match its digest {digest} (got {actual})", "rebuild; the build cache may be corrupt")
         os.replace(temporary, self._blob_path(digest))
 
     def _write_atomically(self, target: Path, data: bytes) -> None:

@@ -2,7 +2,8 @@
 manifest by digest then tag) and the reads the pipeline needs.
 
 Hand-written on httpx because no maintained Python library does mount + chunked upload with
-bearer auth. Transient failures (connection errors, 5xx, 429) are retried with backoff.
+bearer auth. Transient failures (connection errors, 5xx, 429) are retried with backoff; when the
+retries are exhausted the last failure becomes a RegistryError naming the host and what it answered.
 """
 
 from __future__ import annotations
@@ -11,33 +12,61 @@ import hashlib
 import ipaddress
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 from urllib.parse import urljoin
 
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from mlenv.oci.auth import Credentials, RegistryAuth, docker_config_credentials
-from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.errors import RegistryError
+from mlenv.diagnostics.redact import redact
 from mlenv.oci.mediatypes import MANIFEST_ACCEPT
 
 CHUNK_SIZE = 32 * 1024 * 1024
 MONOLITHIC_LIMIT = 64 * 1024 * 1024
+GAVE_UP = ("registry.unavailable", "registry.quota")  # the rules of an exhausted retry
 
 
 class _Transient(Exception):
     """A response worth retrying (5xx, 429)."""
 
+    def __init__(self, request: str, status: int):
+        super().__init__(f"{request}: HTTP {status}")
+        self.request, self.status = request, status
+
 
 def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, (_Transient, httpx.TransportError))
+    """Worth another try; an exhausted inner retry (one request) counts, so an outer one (a whole
+    blob upload) still starts over, as before."""
+    return isinstance(error, (_Transient, httpx.TransportError)) or (isinstance(error, RegistryError) and error.rule in GAVE_UP)
+
+
+def _gave_up(state) -> NoReturn:
+    """At the retry boundary: the last transient failure, explained (the store is the method's self)."""
+    error, host = state.outcome.exception(), state.args[0].host
+    if isinstance(error, RegistryError):
+        raise error
+    raise unavailable(host, error, state.attempt_number) from None
+
+
+def unavailable(host: str, error: Exception, attempts: int) -> RegistryError:
+    """A registry that kept failing: what it answered (status) or how the connection failed."""
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    if isinstance(error, _Transient):
+        problem = f"the registry {host} answered HTTP {error.status} to {error.request} ({tries})"
+    else:
+        problem = f"the registry {host} did not answer: {type(error).__name__}: {redact(str(error))} ({tries})"
+    quota = getattr(error, "status", None) == 429
+    fix = "wait for the rate limit to reset, or authenticate for a higher one" if quota else "retry later; if it persists, check the registry's health and logs (and any proxy in between)"
+    return RegistryError("registry", problem, fix, rule="registry.quota" if quota else "registry.unavailable")
 
 
 _retrying = retry(
     retry=retry_if_exception(_is_transient),
     stop=stop_after_attempt(4),
     wait=wait_exponential(multiplier=0.2, max=3),
-    reraise=True,
+    retry_error_callback=_gave_up,
 )
 
 
@@ -89,7 +118,10 @@ class RegistryStore:
     @contextmanager
     def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:
         with self._client.stream("GET", f"{self.base}/blobs/{digest}") as response:
-            self._raise_for(response, "GET", ok=(200,))
+            try:
+                self._raise_for(response, "GET", ok=(200,))
+            except _Transient as error:
+                raise unavailable(self.host, error, 1) from None
             yield response.iter_bytes(1024 * 1024)
 
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
@@ -160,7 +192,7 @@ class RegistryStore:
         try:
             response = self._client.request(method, url, **kwargs)
         except httpx.ConnectError:
-            raise BuildError(
+            raise RegistryError(
                 "registry",
                 f"cannot connect to the registry {self.host}",
                 "check the repository host and port, and that the registry is running and reachable",
@@ -174,20 +206,20 @@ class RegistryStore:
         if status in ok:
             return
         if status >= 500 or status == 429:
-            raise _Transient(f"{method} {response.url.path}: HTTP {status}")
+            raise _Transient(f"{method} {response.url.path}", status)
         if status in (401, 403):
             login = self._auth.describe()
-            raise BuildError(
+            raise RegistryError(
                 "registry",
                 f"{self.name}: {'unauthorized' if status == 401 else 'access denied'} for {method} (HTTP {status}){login}",
                 "give registry_username and a secret registry_password, or `docker login` to this host, with push rights on the repository",
                 rule="registry.unauthorized",
             )
         response.read()
-        raise BuildError("registry", f"{self.name}: {method} {response.url.path} answered HTTP {status}: {response.text[:300]}", "check the repository name and the registry's logs")
+        raise RegistryError("registry", f"{self.name}: {method} {response.url.path} answered HTTP {status}: {response.text[:300]}", "check the repository name and the registry's logs")
 
 
 def _verify(digest: str, data: bytes) -> None:
     actual = "sha256:" + hashlib.sha256(data).hexdigest()
     if actual != digest:
-        raise BuildError("registry", f"blob {digest} arrived with digest {actual}", "retry; if it persists the registry's storage is corrupt")
+        raise RegistryError("registry", f"blob {digest} arrived with digest {actual}", "retry; if it persists the registry's storage is corrupt")

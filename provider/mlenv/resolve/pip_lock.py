@@ -23,7 +23,7 @@ from packaging.version import Version
 from mlenv.oci.base_image import PythonFacts
 from mlenv.cache import cache_root
 from mlenv.identity.canonical import canonical_requirement
-from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.errors import BuildError, ResolveError
 from mlenv.diagnostics.diagnose import explain
 from mlenv.resolve.index import IndexSettings, available_versions
 from mlenv.definition.requirement_syntax import has_exact_pin
@@ -108,7 +108,7 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
         if wheel_rank < best_rank:
             best, best_rank = (wheel, filename), wheel_rank
     if best is None:
-        raise BuildError("pip", f"{package['name']} {package.get('version', '')} has no wheel for the target (Linux x86_64, this Python)", f"pin a version of {package['name']} that publishes a manylinux or pure-Python wheel", rule="resolution.sdist-only")
+        raise ResolveError("pip", f"{package['name']} {package.get('version', '')} has no wheel for the target (Linux x86_64, this Python)", f"pin a version of {package['name']} that publishes a manylinux or pure-Python wheel", rule="resolution.sdist-only")
     wheel, filename = best
     return LockedWheel(name, package["version"], filename, wheel["url"], wheel["hashes"]["sha256"], int(wheel.get("size") or 0))
 
@@ -119,11 +119,11 @@ def _hash_checked(name: str, wheels: list[dict], hashes: tuple[str, ...] | None)
         return wheels
     sha256 = {h.split(":", 1)[1] for h in hashes if h.startswith("sha256:")}
     if not sha256:
-        raise BuildError(f"pip.{name}", "only sha384/sha512 hashes are given, and the lock records sha256", "add the sha256 hashes (pip-compile --generate-hashes writes them)", sorted(hashes))
+        raise ResolveError(f"pip.{name}", "only sha384/sha512 hashes are given, and the lock records sha256", "add the sha256 hashes (pip-compile --generate-hashes writes them)", sorted(hashes))
     matching = [w for w in wheels if w.get("hashes", {}).get("sha256") in sha256]
     if not matching:
         found = ", ".join(w.get("hashes", {}).get("sha256", "?")[:16] + "…" for w in wheels)
-        raise BuildError(f"pip.{name}", f"no file of {name} on the index matches its --hash values (the index offers {found})",
+        raise ResolveError(f"pip.{name}", f"no file of {name} on the index matches its --hash values (the index offers {found})",
                          "regenerate the hashes from the index you build against, or check that the index serves the files you reviewed", rule="resolution.hash-mismatch")
     return matching
 
@@ -153,7 +153,7 @@ def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: Inde
             env["SSL_CERT_FILE"] = index.ca_file
         done = subprocess.run(command, input=lines, capture_output=True, text=True, env=env, cwd=work, timeout=600)
         if done.returncode != 0:
-            raise explain(done.stderr + _versions_hint(done.stderr, index, python.version), "pip", index.secrets())
+            raise explain(done.stderr + _versions_hint(done.stderr, index, python.version), "pip", index.secrets(), kind=ResolveError)
         return tomllib.loads(output.read_text())
 
 

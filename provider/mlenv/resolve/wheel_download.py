@@ -13,7 +13,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mlenv.cache import atomic_write, cache_root
-from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.errors import ResolveError
 from mlenv.resolve.index import IndexSettings
 from mlenv.diagnostics.redact import redact
 from mlenv.resolve.pip_lock import LockedWheel
@@ -38,7 +38,7 @@ def _download_once(client: httpx.Client, wheel: LockedWheel, url: str) -> None:
     with client.stream("GET", url) as response:
         if response.status_code != 200:
             rule = "resolution.index-unauthorized" if response.status_code in (401, 403) else "resolution.index-unreachable"
-            raise BuildError("pip", f"downloading {wheel.filename} answered HTTP {response.status_code}", "check the index URL and its credentials", rule=rule)
+            raise ResolveError("pip", f"downloading {wheel.filename} answered HTTP {response.status_code}", "check the index URL and its credentials", rule=rule)
         atomic_write(wheel_path(wheel), response.iter_bytes(1024 * 1024), expected_sha256=wheel.sha256)
 
 
@@ -49,9 +49,9 @@ def _download(client: httpx.Client, wheel: LockedWheel, index: IndexSettings) ->
     try:
         _download_once(client, wheel, index.with_credentials(url))
     except ValueError as err:
-        raise BuildError("pip", f"{wheel.filename} does not match the index's sha256 ({err})", "the index served different bytes than it advertised: check the index or mirror", rule="resolution.hash-mismatch") from None
+        raise ResolveError("pip", f"{wheel.filename} does not match the index's sha256 ({err})", "the index served different bytes than it advertised: check the index or mirror", rule="resolution.hash-mismatch") from None
     except httpx.TransportError as err:
-        raise BuildError("pip", f"cannot download {wheel.filename} from {redact(url, index.secrets())}: {err}", "check the network and the index URL", rule="resolution.timeout") from None
+        raise ResolveError("pip", f"cannot download {wheel.filename} from {redact(url, index.secrets())}: {err}", "check the network and the index URL", rule="resolution.timeout") from None
 
 
 def _copy_local(wheel: LockedWheel) -> None:
@@ -60,6 +60,6 @@ def _copy_local(wheel: LockedWheel) -> None:
         with source.open("rb") as handle:
             atomic_write(wheel_path(wheel), iter(lambda: handle.read(1024 * 1024), b""), expected_sha256=wheel.sha256)
     except OSError as err:
-        raise BuildError("pip", f"cannot read the local wheel {source}: {err.strerror}", "keep the wheel file where the definition points") from None
+        raise ResolveError("pip", f"cannot read the local wheel {source}: {err.strerror}", "keep the wheel file where the definition points") from None
     except ValueError:
-        raise BuildError("pip", f"{source} changed since the definition was read (sha256 differs)", "run again so the new content is hashed", rule="resolution.hash-mismatch") from None
+        raise ResolveError("pip", f"{source} changed since the definition was read (sha256 differs)", "run again so the new content is hashed", rule="resolution.hash-mismatch") from None

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.errors import BuildError, EngineError
 
 BUILD_REPOSITORY = "mlenv-build"
 
@@ -37,7 +37,7 @@ def docker_cli() -> list[str]:
         version = _output([candidate, "version", "--format", "{{.Client.Version}}"])
         if version and int(version.split(".")[0]) < 23:
             return [candidate, "build"]
-    raise BuildError("docker", "no docker CLI with BuildKit found (docker buildx, or docker < 23)", "install docker.io (Debian) or docker-buildx, or set MLENV_DOCKER to a docker CLI with BuildKit", rule="docker.engine-unreachable")
+    raise EngineError("docker", "no docker CLI with BuildKit found (docker buildx, or docker < 23)", "install docker.io (Debian) or docker-buildx, or set MLENV_DOCKER to a docker CLI with BuildKit", rule="docker.engine-unreachable")
 
 
 def _succeeds(command: list[str]) -> bool:
@@ -56,7 +56,7 @@ def _output(command: list[str]) -> str:
 
 
 def engine():
-    """A docker SDK client, or a BuildError saying how to reach an engine."""
+    """A docker SDK client, or an EngineError saying how to reach an engine."""
     import docker
 
     try:
@@ -64,7 +64,7 @@ def engine():
         client.ping()
         return client
     except Exception as error:  # noqa: BLE001 - any failure to reach the engine is the same answer
-        raise BuildError("docker", f"the Docker engine is not reachable ({type(error).__name__})", "start dockerd, or set DOCKER_HOST to a reachable engine", rule="docker.engine-unreachable") from None
+        raise EngineError("docker", f"the Docker engine is not reachable ({type(error).__name__})", "start dockerd, or set DOCKER_HOST to a reachable engine", rule="docker.engine-unreachable") from None
 
 
 # --- build ---------------------------------------------------------------------------------------
@@ -91,14 +91,14 @@ def run_build(context: Path, dockerfile: Path, tag: str, labels: dict[str, str],
         raise _failed_build("\n".join(lines))
 
 
-def _failed_build(output: str) -> BuildError:
+def _failed_build(output: str) -> EngineError:
     from mlenv.diagnostics.diagnose import explain
 
-    error = explain(output, "docker build")
+    error = explain(output, "docker build", kind=EngineError)
     step = failing_step(output)
     if not step:
         return error
-    return BuildError(f"docker build ({step})", error.problem, error.fix, rule=error.rule, evidence=error.evidence, output=error.output)
+    return EngineError(f"docker build ({step})", error.problem, error.fix, rule=error.rule, evidence=error.evidence, output=error.output)
 
 
 def failing_step(output: str) -> str | None:
