@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mlenv.cache import cache_root
+from mlenv.diagnostics.errors import MlenvError
 from mlenv.oci.auth import Credentials
 from mlenv.settings import DEFAULT_REGISTRY, cache_dir, default_registry, index_settings, registry_credentials
 
 
-def test_registry_login_from_the_environment_needs_both_halves(monkeypatch):
+def _login(credentials: Credentials | None) -> tuple | None:
+    return (credentials.username, credentials.password) if credentials else None
+
+
+def test_registry_login_from_the_environment_is_both_halves_or_neither(monkeypatch):
+    monkeypatch.delenv("MLENV_REGISTRY_USERNAME", raising=False)
     monkeypatch.delenv("MLENV_REGISTRY_PASSWORD", raising=False)
-    monkeypatch.setenv("MLENV_REGISTRY_USERNAME", "builder")
     assert registry_credentials() is None
+    monkeypatch.setenv("MLENV_REGISTRY_USERNAME", "builder")
+    with pytest.raises(MlenvError, match="MLENV_REGISTRY_PASSWORD"):
+        registry_credentials()
     monkeypatch.setenv("MLENV_REGISTRY_PASSWORD", "s3cret")
-    assert registry_credentials() == Credentials("builder", "s3cret")
-    assert registry_credentials("other", "given") == Credentials("other", "given")  # what the caller was given wins
-    assert registry_credentials("other") == Credentials("other", "s3cret")  # each half on its own, as the provider did
+    assert _login(registry_credentials()) == ("builder", "s3cret")
+    assert "s3cret" not in repr(registry_credentials())
+
+
+def test_given_halves_win_and_are_completed_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MLENV_REGISTRY_USERNAME", "builder")
+    monkeypatch.setenv("MLENV_REGISTRY_PASSWORD", "s3cret")
+    assert _login(registry_credentials("other", "given")) == ("other", "given")
+    assert _login(registry_credentials("other")) == ("other", "s3cret")  # each half on its own, as the provider reads its inputs
+    monkeypatch.delenv("MLENV_REGISTRY_PASSWORD")
+    assert registry_credentials("other") is None
 
 
 def test_default_registry_is_the_embedded_layout_unless_set(monkeypatch):

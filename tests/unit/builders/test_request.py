@@ -71,7 +71,13 @@ def _request(spec_mapping: dict, credentials: Credentials | None = None) -> Buil
                         credentials=credentials, index=IndexSettings(), log=BuildLog("test"))
 
 
-def test_base_credentials_are_the_definitions_login_else_the_targets_on_the_same_host():
+def _login(credentials: Credentials | None) -> tuple | None:
+    return (credentials.username, credentials.password) if credentials else None
+
+
+def test_base_credentials_are_the_definitions_login_else_the_environments_else_the_targets_on_the_same_host(monkeypatch):
+    monkeypatch.delenv("MLENV_BASE_REGISTRY_USERNAME", raising=False)
+    monkeypatch.delenv("MLENV_BASE_REGISTRY_PASSWORD", raising=False)
     target_login = Credentials("pusher", "push-secret")
     same_host = parse_reference("registry.example:5000/base/python:3.11")
     other_host = parse_reference("other.example/base/python:3.11")
@@ -80,7 +86,11 @@ def test_base_credentials_are_the_definitions_login_else_the_targets_on_the_same
     assert plain.base_credentials(other_host) is None
     own = _request({"image": "other.example/base/python:3.11",
                     "docker": {"base_image_registry": {"address": "other.example", "username": "puller", "password": "pull-secret"}}}, target_login)
-    assert own.base_credentials(other_host) == Credentials("puller", "pull-secret")
+    assert _login(own.base_credentials(other_host)) == ("puller", "pull-secret")
+    monkeypatch.setenv("MLENV_BASE_REGISTRY_USERNAME", "env-puller")
+    monkeypatch.setenv("MLENV_BASE_REGISTRY_PASSWORD", "env-secret")
+    assert _login(plain.base_credentials(same_host)) == _login(plain.base_credentials(other_host)) == ("env-puller", "env-secret")
+    assert _login(own.base_credentials(other_host)) == ("puller", "pull-secret")  # the definition's own login first
 
 
 def test_the_request_is_frozen():
