@@ -8,9 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from mlenv.settings import cache_dir
+
 
 def cache_root(override: str | Path | None = None) -> Path:
-    root = Path(override or os.environ.get("MLENV_CACHE_DIR") or Path.home() / ".cache" / "mlenv")
+    root = Path(override) if override else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from mlenv.diagnostics.errors import InternalError, MlenvError
 from mlenv.diagnostics.last_resort import last_resort
-
-DEFAULT_REGISTRY = "oci:.mlenv/images"
+from mlenv.settings import DEFAULT_REGISTRY, default_registry, index_settings, registry_credentials
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build and push an environment unless its image already exists")
     build.add_argument("file", help="environment YAML file")
-    build.add_argument("--registry", default=os.environ.get("MLENV_REGISTRY", DEFAULT_REGISTRY), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
+    build.add_argument("--registry", default=default_registry(), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
     build.add_argument("--json", action="store_true", help="print the outputs as JSON")
     build.set_defaults(run=_build)
@@ -78,12 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _credentials():
-    from mlenv.oci.auth import environment_credentials
-
-    return environment_credentials("MLENV_REGISTRY")
-
-
 def _warn(spec) -> None:
     from mlenv.definition.rules import findings
 
@@ -92,14 +84,13 @@ def _warn(spec) -> None:
 
 
 def _build(args) -> int:
-    from mlenv.resolve.index import IndexSettings
     from mlenv.pipeline import build
     from mlenv.definition.load import load_file
 
     spec = load_file(args.file)
     _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    result = build(spec, args.registry, _credentials(), IndexSettings.from_environment(args.index_url), log=log)
+    result = build(spec, args.registry, registry_credentials(), index_settings(args.index_url), log=log)
     if args.json:
         print(json.dumps({**result.outputs(), "seconds": round(result.seconds, 3)}, indent=2))
     else:
@@ -117,13 +108,12 @@ def _hash(args) -> int:
 
 
 def _validate(args) -> int:
-    from mlenv.resolve.index import IndexSettings
     from mlenv.resolve.pip_lock import preview_versions
     from mlenv.definition.load import load_file
     from mlenv.definition.rules import findings
 
     failed = False
-    index = IndexSettings.from_environment(args.index_url)
+    index = index_settings(args.index_url)
     for path in args.files:
         try:
             spec = load_file(path)
@@ -157,7 +147,7 @@ def _diff(args) -> int:
 def _import_rootfs(args) -> int:
     from mlenv.oci.rootfs import import_rootfs
 
-    print(import_rootfs(args.tarball, args.reference, _credentials()))
+    print(import_rootfs(args.tarball, args.reference, registry_credentials()))
     return 0
 
 

@@ -27,6 +27,7 @@ from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.pipeline import build, exists
 from mlenv.definition.reference import parse_repository
 from mlenv.definition.load import TOP_FIELDS, from_mapping
+from mlenv.settings import registry_credentials
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
 # the environment's own name as env_name (the resource has a name of its own), plus where to publish.
@@ -120,9 +121,7 @@ def _checked_inputs(news: dict, spec) -> dict:
 
 
 def _credentials(props: dict) -> Credentials | None:
-    username = props.get("registry_username") or os.environ.get("MLENV_REGISTRY_USERNAME")
-    password = props.get("registry_password") or os.environ.get("MLENV_REGISTRY_PASSWORD")
-    return Credentials(username, password) if username and password else None
+    return registry_credentials(props.get("registry_username"), props.get("registry_password"))
 
 
 class EnvironmentProvider(ResourceProvider):

@@ -36,7 +36,8 @@ def test_failing_step_from_buildkit_output():
 
 
 def test_builder_is_chosen_from_the_definition_or_asked_for():
-    from mlenv.identity.hashing import builder_of, definition_hash
+    from mlenv.definition.model import builder_of
+    from mlenv.identity.hashing import definition_hash
     from mlenv.definition.load import from_mapping
 
     base = {"image": "registry.example/base/python:3.11", "pip": ["six==1.16.0"]}

@@ -11,6 +11,7 @@ from mlenv.diagnostics.errors import SpecWarning
 from mlenv.definition.requirements import PipSpec
 
 TARGET_PLATFORM = "linux/amd64"
+ENV_PREFIX = "/opt/env"  # where the environment lives inside the image (its venv)
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,9 @@ class EnvironmentSpec:
     @property
     def requirements(self):
         return self.pip.requirements
+
+
+def builder_of(spec: EnvironmentSpec) -> str:
+    """The Docker builder for Dockerfiles, build contexts and Docker steps (or when asked for), else
+    the daemonless one ("oci"). The hash names the builder's version, the pipeline runs it."""
+    return "docker" if spec.builder == "docker" or spec.dockerfile or spec.build or spec.steps else "oci"

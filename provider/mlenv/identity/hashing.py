@@ -5,18 +5,12 @@ from __future__ import annotations
 import hashlib
 
 from mlenv.identity.canonical import canonical_definition, canonical_json
-from mlenv.definition.model import EnvironmentSpec
+from mlenv.definition.model import EnvironmentSpec, builder_of
 
 # Bumped whenever the builder would produce a different image from the same definition.
 BUILDER_VERSION = "mlenv-oci/1"
 DOCKER_BUILDER_VERSION = "mlenv-docker/1"
 TAG_PREFIX = "mlenv-"
-
-
-def builder_of(spec: EnvironmentSpec) -> str:
-    """The Docker builder for Dockerfiles, build contexts and Docker steps (or when asked for), else
-    the daemonless one."""
-    return "docker" if spec.builder == "docker" or spec.dockerfile or spec.build or spec.steps else "oci"
 
 
 def definition_hash(spec: EnvironmentSpec) -> str:

@@ -14,6 +14,7 @@ from mlenv.cache import atomic_write, cache_root
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
 from mlenv.definition.reference import ImageRef
+from mlenv.resolve.target import PythonFacts
 
 _PYTHON = re.compile(r"^(usr/local/bin|usr/bin)/python3\.(\d+)$")
 _LIBC6 = re.compile(r"^Package: libc6\n(?:[^\n]+\n)*?Version: (\d+\.\d+)", re.MULTILINE)
@@ -26,13 +27,6 @@ class BaseImage:
     digest: str
     config: dict
     layers: tuple[dict, ...]
-
-
-@dataclass(frozen=True)
-class PythonFacts:
-    version: str          # "3.11"
-    interpreter: str      # "/usr/bin/python3.11"
-    glibc: str            # "2.36"
 
 
 def resolve_base(ref: ImageRef, store) -> BaseImage:

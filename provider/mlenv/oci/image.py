@@ -9,13 +9,12 @@ import json
 
 from typing import TYPE_CHECKING
 
+from mlenv.definition.model import ENV_PREFIX
 from mlenv.oci.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, TO_OCI
 
 if TYPE_CHECKING:
     from mlenv.oci.base_image import BaseImage
     from mlenv.oci.layers import Layer
-
-ENV_PREFIX = "/opt/env"  # the environment's venv inside the image
 
 CREATED = "1970-01-01T00:00:00Z"  # fixed: the same inputs must give the same config digest
 DEFINITION_HASH = "dev.mlenv.definition-hash"
@@ -33,18 +32,25 @@ def descriptor(media_type: str, data: bytes) -> dict:
     return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], labels: dict[str, str], venv: bool = True) -> bytes:
-    """The base config plus our layers, env and labels. Without a venv (user-managed dependencies,
-    "bring your own container") PATH stays the base image's."""
+def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], *, venv: bool = True) -> dict:
+    """The base config plus our layers and env (the identity labels come last, `labelled`). Without a
+    venv (user-managed dependencies, "bring your own container") PATH stays the base image's."""
     config = copy.deepcopy(base.config)
     config["created"] = CREATED
     config.setdefault("architecture", "amd64")
     config.setdefault("os", "linux")
     runtime = config.setdefault("config", {})
     runtime["Env"] = _environment(runtime.get("Env") or [], variables, venv)
-    runtime["Labels"] = {**(runtime.get("Labels") or {}), **labels}
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] += [layer.diff_id for layer in layers]
     config["history"] = (config.get("history") or []) + [{"created": CREATED, "created_by": layer.created_by} for layer in layers]
+    return config
+
+
+def labelled(config: dict, labels: dict[str, str]) -> bytes:
+    """A builder's config with the identity labels (definition hash, lock hash) added, as published."""
+    config = copy.deepcopy(config)
+    runtime = config.setdefault("config", {})
+    runtime["Labels"] = {**(runtime.get("Labels") or {}), **labels}
     return to_json(config)
 
 

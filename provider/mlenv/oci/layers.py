@@ -1,9 +1,8 @@
-"""Install wheels into the image's venv and pack deterministic layers.
+"""Deterministic layers: a tree packed into a tar.gz that depends only on its content.
 
-Each wheel is installed with `installer` into a staging tree shaped like the image (/opt/env), then
-packed into a tar that depends only on the wheel's bytes: sorted entries, PAX headers, mtime 0,
-uid/gid 0 with empty names, normalized modes, gzip header mtime 0, no __pycache__. So the same lock
-gives the same layer digests on any machine, and a changed pin changes only its own layer.
+Sorted entries, PAX headers, mtime 0, uid/gid 0 with empty names, normalized modes, gzip header
+mtime 0, no __pycache__: the same tree gives the same layer digest on any machine. Built layers are
+kept in the cache by a key their builder derives from what decides their bytes (builders/pip_layers.py).
 """
 
 from __future__ import annotations
@@ -16,20 +15,11 @@ import os
 import stat
 import tarfile
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer import install
-from installer.destinations import SchemeDictionaryDestination
-from installer.sources import WheelFile
-
 from mlenv.cache import cache_root
-from mlenv.identity.hashing import BUILDER_VERSION
-from mlenv.oci.image import ENV_PREFIX
-from mlenv.resolve.pip_lock import LockedWheel
 
-LAYER_BUDGET = 48  # our layers at most; Docker's overlay driver caps a whole image near 127
 _GZIP_LEVEL = 6
 
 
@@ -42,38 +32,9 @@ class Layer:
     created_by: str     # for the image history: what this layer holds
 
 
-def plan_layers(wheels: list[LockedWheel], budget: int = LAYER_BUDGET) -> list[list[LockedWheel]]:
-    """One layer per package while they fit the budget; past it, the largest keep their own layer
-    and the long tail shares one, so a big package's change still pushes only its own bytes."""
-    by_size = sorted(wheels, key=lambda w: (-w.size, w.name))
-    if len(by_size) <= budget:
-        return [[w] for w in sorted(wheels, key=lambda w: w.name)]
-    alone, tail = by_size[: budget - 1], sorted(by_size[budget - 1 :], key=lambda w: w.name)
-    return [[w] for w in sorted(alone, key=lambda w: w.name)] + [tail]
-
-
-def venv_layer(python_version: str, interpreter: str) -> Layer:
-    """The venv skeleton: pyvenv.cfg and bin/python* pointing at the base image's interpreter."""
-    key = _key("venv", python_version, interpreter)
-    return _cached_layer(key, f"mlenv: venv {ENV_PREFIX} on {interpreter}", lambda root: _write_venv(root, python_version, interpreter))
-
-
-def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> Layer:
-    key = _key("packages", python_version, *(w.sha256 for w in group))
-    created_by = "mlenv: pip install " + " ".join(w.pin for w in group)
-
-    def populate(root: Path) -> None:
-        for wheel in group:
-            _install_wheel(wheel_files[wheel.name], root, python_version)
-
-    return _cached_layer(key, created_by, populate)
-
-
-def _key(*parts: str) -> str:
-    return hashlib.sha256(json.dumps([BUILDER_VERSION, *parts]).encode()).hexdigest()
-
-
-def _cached_layer(key: str, created_by: str, populate) -> Layer:
+def cached_layer(key: str, created_by: str, populate) -> Layer:
+    """The layer `populate(root)` fills, packed once per key (a digest of everything that decides its
+    bytes) and kept in the cache: a rebuild of the same lock writes no tar again."""
     folder = cache_root() / "layers" / key
     meta = folder / "layer.json"
     if meta.exists():
@@ -87,33 +48,6 @@ def _cached_layer(key: str, created_by: str, populate) -> Layer:
         os.replace(partial, folder / "layer.tar.gz")
     meta.write_text(json.dumps({"digest": digest, "diff_id": diff_id, "size": size}))
     return Layer(folder / "layer.tar.gz", digest, diff_id, size, created_by)
-
-
-def _write_venv(root: Path, python_version: str, interpreter: str) -> None:
-    env = root / ENV_PREFIX.lstrip("/")
-    (env / "bin").mkdir(parents=True)
-    (env / "lib" / f"python{python_version}" / "site-packages").mkdir(parents=True)
-    home = os.path.dirname(interpreter)
-    (env / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n")
-    for name in ("python", "python3", f"python{python_version}"):
-        os.symlink(interpreter, env / "bin" / name)
-
-
-def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:
-    env = root / ENV_PREFIX.lstrip("/")
-    site = env / "lib" / f"python{python_version}" / "site-packages"
-    scheme = {
-        "purelib": str(site),
-        "platlib": str(site),
-        "scripts": str(env / "bin"),
-        "headers": str(env / "include" / "site" / f"python{python_version}"),
-        "data": str(env),
-    }
-    destination = SchemeDictionaryDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix")
-    with WheelFile.open(wheel) as source, warnings.catch_warnings():
-        # installer skips __pycache__ files some wheels ship (numpy does): exactly what we want
-        warnings.filterwarnings("ignore", message="Skip installing .*__pycache__", category=RuntimeWarning)
-        install(source, destination, additional_metadata={"INSTALLER": b"mlenv\n"})
 
 
 def write_layer(root: Path, target: Path) -> tuple[str, str, int]:

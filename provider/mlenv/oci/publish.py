@@ -21,7 +21,7 @@ class PublishReport:
     blobs_present: int
 
 
-def publish(target, base: BaseImage | None, base_store, layers: list[Layer], config: bytes, manifest: bytes, tag: str) -> PublishReport:
+def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], config: bytes, manifest: bytes, tag: str) -> PublishReport:
     report = PublishReport("sha256:" + hashlib.sha256(manifest).hexdigest(), 0, 0, 0, 0)
     start = target.bytes_pushed
     for layer in base.layers if base else ():

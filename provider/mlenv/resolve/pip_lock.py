@@ -6,8 +6,6 @@ each package, the single best wheel for the target's tags with `packaging.tags`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import subprocess
@@ -20,13 +18,13 @@ from packaging import tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from mlenv.oci.base_image import PythonFacts
 from mlenv.cache import cache_root
 from mlenv.identity.canonical import canonical_requirement
 from mlenv.diagnostics.errors import BuildError, ResolveError
 from mlenv.diagnostics.diagnose import explain
 from mlenv.resolve.index import IndexSettings, available_versions
 from mlenv.definition.requirement_syntax import has_exact_pin
+from mlenv.resolve.target import PythonFacts
 
 _UV_MANYLINUX = [17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]
 
@@ -74,11 +72,6 @@ def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
         return {}
 
 
-def lock_hash(base_digest: str, python: PythonFacts, wheels: list[LockedWheel]) -> str:
-    payload = {"base": base_digest, "python": python.version if python else None, "wheels": [[w.name, w.version, w.filename, w.sha256] for w in wheels]}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def uv_platform(glibc: str) -> str:
     minor = int(glibc.split(".")[1]) if glibc.startswith("2.") else 17
     return f"x86_64-manylinux_2_{max(m for m in _UV_MANYLINUX if m <= max(minor, 17))}"
@@ -99,7 +92,7 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
     archive = package.get("archive")
     if archive and archive.get("path", "").endswith(".whl"):  # a private wheel, used as it is
         path = Path(archive["path"])
-        return LockedWheel(name, package["version"], path.name, path.as_uri(), archive["hashes"]["sha256"], path.stat().st_size)
+        return LockedWheel(name=name, version=package["version"], filename=path.name, url=path.as_uri(), sha256=archive["hashes"]["sha256"], size=path.stat().st_size)
     rank = {tag: index for index, tag in enumerate(target_tags)}
     best, best_rank = None, len(rank)
     for wheel in _hash_checked(name, package.get("wheels", []), allowed.get(name)):
@@ -110,7 +103,7 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
     if best is None:
         raise ResolveError("pip", f"{package['name']} {package.get('version', '')} has no wheel for the target (Linux x86_64, this Python)", f"pin a version of {package['name']} that publishes a manylinux or pure-Python wheel", rule="resolution.sdist-only")
     wheel, filename = best
-    return LockedWheel(name, package["version"], filename, wheel["url"], wheel["hashes"]["sha256"], int(wheel.get("size") or 0))
+    return LockedWheel(name=name, version=package["version"], filename=filename, url=wheel["url"], sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or 0))
 
 
 def _hash_checked(name: str, wheels: list[dict], hashes: tuple[str, ...] | None) -> list[dict]:

@@ -7,9 +7,9 @@ endpoint (and so the docker SDK) is the legacy builder, which has no build secre
 (`RUN --mount=type=secret`) and no bind mounts; BuildKit over the API needs its session protocol,
 which the SDK lacks. Everything else (inspect, save, run for verify) uses the docker SDK.
 
-This module runs the engine (find a BuildKit-capable CLI, build, verify); `dockerrecipe` turns a
-definition into a build context, Dockerfile and secrets; `dockerimage` turns the built image back
-into our layers, config and manifest parts.
+This module runs the engine (find a BuildKit-capable CLI, build, verify); `recipe` turns a
+definition into a build context, Dockerfile and secrets; `saved_image` turns the built image back
+into our layers and config; `builder` puts them together as the `Builder` the pipeline runs.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def engine():
 
 # --- build ---------------------------------------------------------------------------------------
 
-def run_build(context: Path, dockerfile: Path, tag: str, labels: dict[str, str], secrets: dict[str, Path],
+def run_build(context: Path, dockerfile: Path, tag: str, *, labels: dict[str, str], secrets: dict[str, Path],
               log: Callable[[str], None], registry_config: Path | None = None) -> None:
     """`docker build` with BuildKit, host networking (builds reach the index on 127.0.0.1), the
     labels, and secrets as BuildKit secrets. Each output line goes to the build log as it comes."""

@@ -61,15 +61,19 @@ class Recipe:
     base: object | None  # BaseImage when the final FROM could be resolved, for layer reuse
     base_store: object | None
     wheels: list
+    python: object | None = None  # PythonFacts of the base when mlenv installs into it (or checks its pin)
 
 
-def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Recipe:
-    """The build context, Dockerfile and secrets for a definition: its own build context, its
-    Dockerfile text (with variables appended), or a Dockerfile generated from image + steps + pip."""
+def prepare(request, work: Path) -> Recipe:
+    """The build context, Dockerfile and secrets for a `BuildRequest`'s definition: its own build
+    context, its Dockerfile text (with variables appended), or a Dockerfile generated from image +
+    steps + pip."""
     from mlenv.definition.reference import parse_reference
     from mlenv.oci.store import open_store
 
+    spec, index, log = request.spec, request.index, request.log
     wheels: list = []
+    python = None
     if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
         context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
     else:
@@ -81,7 +85,7 @@ def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Reci
     if base_name:
         try:
             ref = parse_reference(base_name)
-            login = credentials_for(ref)
+            login = request.base_credentials(ref)
             store = open_store(ref, login)
             from mlenv.oci.base_image import resolve_base
 
@@ -94,7 +98,7 @@ def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Reci
             base, store = None, None
     if text is None:
         try:
-            text, wheels = _generated(spec, base, store, context, index, check_python, log)
+            text, wheels, python = _generated(request, base, store, context)
         except BaseException:
             store.close()
             raise
@@ -102,32 +106,37 @@ def prepare(spec, work: Path, credentials_for, index, check_python, log) -> Reci
         dockerfile.write_text(text)
     log("Dockerfile:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
     docker_config = registry_config(base.ref.host, login.username, login.password, work) if base and login and not base.ref.is_layout else None
-    return Recipe(context, dockerfile, _index_secret(index, work), docker_config, base, store, wheels)
+    return Recipe(context=context, dockerfile=dockerfile, secrets=_index_secret(index, work), docker_config=docker_config,
+                  base=base, base_store=store, wheels=wheels, python=python)
 
 
 def render_env(variables: dict[str, str]) -> str:
     return "".join(f"ENV {key}={json.dumps(value)}\n" for key, value in sorted(variables.items()))
 
 
-def _generated(spec, base, store, context: Path, index, check_python, log) -> tuple[str, list]:
+def _generated(request, base, store, context: Path) -> tuple[str, list, object | None]:
+    """Our Dockerfile for base + steps + pip, the wheels it installs, and the base's Python facts."""
     from mlenv.oci.base_image import python_facts
+    from mlenv.resolve.target import check_python
 
+    spec = request.spec
     install = spec.pip.installs_anything and not spec.python.user_managed_dependencies
     python = python_facts(base, store) if install or spec.python.version else None
     wheels = []
     if python:
-        check_python(spec, python)
+        check_python(spec.python.version, python)
     if install:
         from mlenv.resolve.pip_lock import resolve
         from mlenv.resolve.wheel_download import fetch_wheels
 
-        wheels = resolve(spec.pip, python, index)
-        log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
-        files = fetch_wheels(wheels, index)
+        wheels = resolve(spec.pip, python, request.index)
+        request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
+        files = fetch_wheels(wheels, request.index)
         groups = _wheel_groups(wheels, files, context / "wheels")
     else:
         groups = []
-    return render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups), wheels
+    text = render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups)
+    return text, wheels, python
 
 
 def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
@@ -135,7 +144,7 @@ def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
     only when its own wheels do."""
     import hashlib
 
-    from mlenv.oci.layers import plan_layers
+    from mlenv.builders.pip_layers import plan_layers
 
     names = []
     for group in plan_layers(wheels):

@@ -100,20 +100,14 @@ def starts_with_base(saved: SavedImage, base) -> bool:
     return bool(base_ids) and [layer.diff_id for layer in saved.layers[:len(base_ids)]] == base_ids
 
 
-def image_parts(saved: SavedImage, base, wheels: list, work: Path):
-    """Our layers (gzip, deterministic) for what the build added on top of the base, the engine's
-    config as it is, and a lock hash over the config and the wheels. Returns the base too, or None
-    when the image does not start with the base's layers (then every layer is ours)."""
-    import hashlib
-
-    from mlenv.oci.image import to_json
-
+def image_parts(saved: SavedImage, base, work: Path):
+    """Our layers (gzip, deterministic) for what the build added on top of the base, and the engine's
+    config as it is. Returns the base too, or None when the image does not start with the base's
+    layers (then every layer is ours)."""
     reused = starts_with_base(saved, base)
     ours = saved.layers[len(base_diff_ids(base)):] if reused else saved.layers
     layers = [_compressed(layer, work / f"layer-{index}.tar.gz") for index, layer in enumerate(ours)]
-    config = to_json(saved.config)
-    payload = {"config": hashlib.sha256(config).hexdigest(), "wheels": [[w.name, w.version, w.sha256] for w in wheels]}
-    return layers, config, hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest(), base if reused else None
+    return layers, saved.config, base if reused else None
 
 
 def _compressed(layer: SavedLayer, target: Path):

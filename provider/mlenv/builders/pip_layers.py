@@ -1,0 +1,83 @@
+"""The pip half of the daemonless builder: the venv skeleton and each wheel installed into the image's
+venv (ENV_PREFIX), packed as deterministic layers (oci/layers.py).
+
+Each wheel is installed with `installer` into a staging tree shaped like the image, then packed into a
+layer that depends only on the wheel's bytes, so a changed pin changes only its own layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.sources import WheelFile
+
+from mlenv.definition.model import ENV_PREFIX
+from mlenv.identity.hashing import BUILDER_VERSION
+from mlenv.oci.layers import Layer, cached_layer
+from mlenv.resolve.pip_lock import LockedWheel
+
+LAYER_BUDGET = 48  # our layers at most; Docker's overlay driver caps a whole image near 127
+
+
+def plan_layers(wheels: list[LockedWheel], budget: int = LAYER_BUDGET) -> list[list[LockedWheel]]:
+    """One layer per package while they fit the budget; past it, the largest keep their own layer
+    and the long tail shares one, so a big package's change still pushes only its own bytes."""
+    by_size = sorted(wheels, key=lambda w: (-w.size, w.name))
+    if len(by_size) <= budget:
+        return [[w] for w in sorted(wheels, key=lambda w: w.name)]
+    alone, tail = by_size[: budget - 1], sorted(by_size[budget - 1 :], key=lambda w: w.name)
+    return [[w] for w in sorted(alone, key=lambda w: w.name)] + [tail]
+
+
+def venv_layer(python_version: str, interpreter: str) -> Layer:
+    """The venv skeleton: pyvenv.cfg and bin/python* pointing at the base image's interpreter."""
+    key = _key("venv", python_version, interpreter)
+    return cached_layer(key, f"mlenv: venv {ENV_PREFIX} on {interpreter}", lambda root: _write_venv(root, python_version, interpreter))
+
+
+def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> Layer:
+    key = _key("packages", python_version, *(w.sha256 for w in group))
+    created_by = "mlenv: pip install " + " ".join(w.pin for w in group)
+
+    def populate(root: Path) -> None:
+        for wheel in group:
+            _install_wheel(wheel_files[wheel.name], root, python_version)
+
+    return cached_layer(key, created_by, populate)
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256(json.dumps([BUILDER_VERSION, *parts]).encode()).hexdigest()
+
+
+def _write_venv(root: Path, python_version: str, interpreter: str) -> None:
+    env = root / ENV_PREFIX.lstrip("/")
+    (env / "bin").mkdir(parents=True)
+    (env / "lib" / f"python{python_version}" / "site-packages").mkdir(parents=True)
+    home = os.path.dirname(interpreter)
+    (env / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n")
+    for name in ("python", "python3", f"python{python_version}"):
+        os.symlink(interpreter, env / "bin" / name)
+
+
+def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:
+    env = root / ENV_PREFIX.lstrip("/")
+    site = env / "lib" / f"python{python_version}" / "site-packages"
+    scheme = {
+        "purelib": str(site),
+        "platlib": str(site),
+        "scripts": str(env / "bin"),
+        "headers": str(env / "include" / "site" / f"python{python_version}"),
+        "data": str(env),
+    }
+    destination = SchemeDictionaryDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix")
+    with WheelFile.open(wheel) as source, warnings.catch_warnings():
+        # installer skips __pycache__ files some wheels ship (numpy does): exactly what we want
+        warnings.filterwarnings("ignore", message="Skip installing .*__pycache__", category=RuntimeWarning)
+        install(source, destination, additional_metadata={"INSTALLER": b"mlenv\n"})

@@ -1,0 +1,49 @@
+"""Machine settings, read from the environment in one place for both shells (CLI and provider):
+registry login, default registry, package index, cache folder. None of them is in a definition hash.
+
+Importing this module costs nothing: it imports the classes it returns only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_REGISTRY = "oci:.mlenv/images"  # the embedded default: an OCI image layout, no server
+
+
+def default_registry() -> str:
+    return os.environ.get("MLENV_REGISTRY", DEFAULT_REGISTRY)
+
+
+def registry_credentials(username: str | None = None, password: str | None = None):
+    """The target registry's login. Halves the caller was given (the provider's inputs) are each
+    completed from $MLENV_REGISTRY_USERNAME / _PASSWORD, None unless both are known; with none given,
+    both come from the environment or neither (a half-set pair is an error naming the missing one).
+    None lets the store ask Docker's config (and its credential helper) when the registry asks."""
+    from mlenv.oci.auth import Credentials, environment_credentials
+
+    if not (username or password):
+        return environment_credentials("MLENV_REGISTRY")
+    username = username or os.environ.get("MLENV_REGISTRY_USERNAME")
+    password = password or os.environ.get("MLENV_REGISTRY_PASSWORD")
+    return Credentials(username, password) if username and password else None
+
+
+def base_registry_credentials():
+    """The base registry's login from $MLENV_BASE_REGISTRY_USERNAME / _PASSWORD (both or neither)."""
+    from mlenv.oci.auth import environment_credentials
+
+    return environment_credentials("MLENV_BASE_REGISTRY")
+
+
+def index_settings(index_url: str | None = None):
+    """The package index: `index_url` if given, else pip's and uv's variables (resolve/index.py)."""
+    from mlenv.resolve.index import IndexSettings
+
+    return IndexSettings.from_environment(index_url)
+
+
+def cache_dir() -> Path:
+    """$MLENV_CACHE_DIR, else ~/.cache/mlenv."""
+    return Path(os.environ.get("MLENV_CACHE_DIR") or Path.home() / ".cache" / "mlenv")
