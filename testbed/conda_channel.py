@@ -70,10 +70,20 @@ def ensure_conda_channel() -> Path:
         with tempfile.TemporaryDirectory(dir=services.CACHE, prefix=".conda-channel-build-") as work:
             channel = Path(work) / "channel"
             _build_all(channel, Path(work), wheel)
-            asyncio.run(_index(channel))
+            run_coroutine(_index(channel))
             os.replace(channel, target)
         _remove_old_channels(target)
     return target
+
+
+def run_coroutine(coroutine):
+    """Run one of py-rattler's coroutines on a private loop: asyncio.run() would leave the main thread
+    without a current event loop, and Pulumi's SDK, later in the same process, asks for one."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 def _build_all(channel: Path, work: Path, wheel: Path) -> None:

@@ -3,7 +3,6 @@ and installed by the real py-rattler, as the builder will."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import time
@@ -15,6 +14,7 @@ from rattler import BuildString, Gateway, GenericVirtualPackage, PackageName, Su
 from rattler.exceptions import GatewayError, SolverError
 
 from testbed import conda_channel as testbed_channel
+from testbed.conda_channel import run_coroutine
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +36,13 @@ def virtual_packages(glibc: str = "2.36") -> list[GenericVirtualPackage]:
 
 
 def solved(channel_url: str, specs: list[str], cache: Path, glibc: str = "2.36") -> dict:
-    records = asyncio.run(solve([channel_url], specs, gateway=Gateway(cache_dir=cache), platforms=PLATFORMS,
+    records = run_coroutine(solve([channel_url], specs, gateway=Gateway(cache_dir=cache), platforms=PLATFORMS,
                                 virtual_packages=virtual_packages(glibc)))
     return {record.name.normalized: record for record in records}
 
 
 def installed(records: dict, target: Path, cache: Path, alternative: str | None = None) -> Path:
-    asyncio.run(install(list(records.values()), target_prefix=target, cache_dir=cache, platform=Subdir("linux-64"),
+    run_coroutine(install(list(records.values()), target_prefix=target, cache_dir=cache, platform=Subdir("linux-64"),
                         alternative_target_prefix=alternative, execute_link_scripts=False, show_progress=False))
     return target
 
