@@ -3,10 +3,12 @@
 #   docker.io        the Docker engine, for run-verification tests and the docker-build baseline
 #   docker-registry  the CNCF Distribution registry that tests and the demo run on 127.0.0.1
 #   debootstrap      makes the Debian base image with Python (no Docker Hub here)
+#   patchelf, gcc    build the test conda channel: patchelf makes its python relocatable (and
+#                    py-rattler-build's relinker needs it), gcc compiles its prefix-probe program
 #   python3-venv     `make` creates the project's virtualenv with it
 set -euo pipefail
 
-packages=(docker.io docker-registry debootstrap)
+packages=(docker.io docker-registry debootstrap patchelf gcc)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()

@@ -79,3 +79,27 @@ def docker_engine():
     client = docker.from_env()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def conda_channel(tmp_path_factory):
+    """The local conda channel of real .conda packages (testbed/conda_channel.py), served on 127.0.0.1;
+    `url` is the channel URL, `root` its folder."""
+    from testbed.conda_channel import ensure_conda_channel, start_conda_channel
+
+    server = start_conda_channel(ensure_conda_channel(), tmp_path_factory.mktemp("conda-channel"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def conda_channel_token(tmp_path_factory):
+    """The same channel behind an anaconda.org-style token: only `{url}/t/{extra['token']}/...` answers."""
+    import secrets
+
+    from testbed.conda_channel import ensure_conda_channel, start_conda_channel
+
+    token = f"tk-{secrets.token_hex(8)}"
+    server = start_conda_channel(ensure_conda_channel(), tmp_path_factory.mktemp("conda-channel-token"), token=token)
+    yield server
+    server.stop()
