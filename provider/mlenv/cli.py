@@ -83,7 +83,7 @@ def _credentials():
 def _warn(spec) -> None:
     from mlenv.definition.rules import findings
 
-    for warning in findings(spec).warnings:
+    for warning in findings(spec, building=True).warnings:  # what a build refuses comes as its error
         print(f"warning: {warning.headline}", file=sys.stderr)
 
 

@@ -102,7 +102,7 @@ class EnvironmentProvider(ResourceProvider):
             spec = _spec_from(news)
         except SpecError as error:
             return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
-        failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec).errors]
+        failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec, building=True).errors]
         return CheckResult(_checked_inputs(news, spec), failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
