@@ -6,7 +6,9 @@ definition the loader reads, that includes settings of the run (`docker.enabled`
 `shmSize`, `arguments`), of other services (`databricks`, `registryIdentity`,
 `inferencingStackVersion`) and of the registry (`assetId`). None changes the image mlenv builds, so
 none enters the hash: at the SDK's defaults they pass silently, otherwise each is one warning
-saying it is ignored. The R section alone describes the image, and nothing here builds R: an error.
+saying it is ignored. Two do describe the image and cannot be honoured, so they are errors: an R
+section (nothing here builds R) and a build context stored remotely (`location`: git or a storage
+account, which is not fetched).
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ def _docker(docker: object, warnings: list[SpecWarning]) -> object:
         return docker
     docker = dict(docker)
     docker.pop("enabled", None)  # whether the run uses a container: an image is one either way
+    context = docker.get("build_context")
+    if isinstance(context, dict) and ({"location", "locationType", "location_type"} & set(context)):
+        raise SpecError("docker.build_context", "a v1 build context lives in git or an Azure storage account, which mlenv does not fetch",
+                        "check the context out next to the definition and write build: {path: ./context, dockerfile_path: Dockerfile}", context.get("location"))
     for key, (defaults, belongs) in _RUN_SETTINGS.items():
         value = docker.pop(key, None)
         if value not in defaults:

@@ -201,3 +201,14 @@ def test_one_requirements_file_reached_from_pip_and_the_conda_pip_section(tmp_pa
     with pytest.raises(SpecError) as caught:
         from_mapping({"image": "registry.example/base/python:3.11", "pip": "requirements.txt", "conda_file": "conda.yml"}, base_dir=tmp_path)
     assert caught.value.headline == "pip: six is listed twice ('six==1.16.0' and 'six==1.17.0'). Fix: merge them into one requirement"
+
+
+def test_azureml_v1_remote_build_context_is_one_clear_error():
+    import json
+
+    data = json.loads((AZUREML_V1 / "azureml_environment.json").read_text())
+    data["docker"].update(baseImage=None, buildContext={"locationType": "git", "location": "https://git.example/ctx.git", "dockerfilePath": "Dockerfile"})
+    with pytest.raises(SpecError) as caught:
+        from_mapping(data)
+    assert caught.value.headline == ("docker.build_context: a v1 build context lives in git or an Azure storage account, which mlenv does not fetch "
+                                     "(got 'https://git.example/ctx.git'). Fix: check the context out next to the definition and write build: {path: ./context, dockerfile_path: Dockerfile}")
