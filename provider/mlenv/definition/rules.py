@@ -149,7 +149,8 @@ def _dockerfile_size(spec):
 
 
 def _builder(spec):
-    """What this release cannot build yet is an error now, in preview, not after a long resolve."""
+    """Instructions the chosen builder cannot run, and curated references that name nothing: errors in
+    `mlenv validate` and preview alike (unlike `_not_built_yet`)."""
     docker = [key for key, value in (("dockerfile", spec.dockerfile), ("build", spec.build), ("docker.steps", spec.steps)) if value]
     if docker and spec.builder == "oci":
         yield SpecError("builder", f"the daemonless builder cannot run {docker[0]}", "set builder: docker (or leave builder unset), or remove the Docker instructions", spec.builder)
