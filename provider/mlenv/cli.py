@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 def _warn(spec) -> None:
     from mlenv.definition.rules import findings
 
-    for warning in findings(spec).warnings:
+    for warning in findings(spec, building=True).warnings:  # what a build refuses comes as its error
         print(f"warning: {warning.headline}", file=sys.stderr)
 
 

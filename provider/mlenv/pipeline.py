@@ -51,7 +51,7 @@ def build(
 ) -> BuildResult:
     from mlenv.definition.rules import findings
 
-    findings(spec).raise_first()  # nothing is resolved or pushed for a definition that cannot build
+    findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
     target_ref = parse_repository(repository)
     hash_hex = definition_hash(spec)

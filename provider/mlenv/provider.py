@@ -144,7 +144,7 @@ class EnvironmentProvider(ResourceProvider):
             spec = _spec_from(news)
         except SpecError as error:
             return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
-        failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec).errors]
+        failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec, building=True).errors]
         inputs = _checked_inputs(news, spec)
         if not failures:
             _remember(inputs, spec)

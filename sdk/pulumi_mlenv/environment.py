@@ -125,7 +125,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
 
     @classmethod
     def from_curated(cls, name: str, reference: str, *, repository: pulumi.Input[str], **kwargs) -> "Environment":
-        """A curated environment: `mlenv:<name>@latest` or `mlenv:<name>:<version>`."""
+        """A curated environment, `mlenv:<name>@latest` or `mlenv:<name>:<version>`. Not shipped yet: this
+        release has no curated environments, so preview fails with that reason for every reference."""
         return cls(name, repository, curated=reference, **kwargs)
 
 
@@ -182,7 +183,7 @@ def _warn(resource: Environment, specs: list) -> None:
     shown = set()
     locked = preview_versions(specs[-1], IndexSettings.from_environment()) if specs and pulumi.runtime.is_dry_run() else {}
     for spec in specs:
-        for warning in findings(spec, locked).warnings:
+        for warning in findings(spec, locked, building=True).warnings:  # building: what preview refuses is its error, not a warning too
             if warning.headline not in shown:
                 shown.add(warning.headline)
                 pulumi.log.warn(f"mlenv: {warning.headline}", resource=resource)

@@ -41,10 +41,13 @@ def parse_curated(value: Any) -> CuratedRef:
 def resolve_curated(value: Any) -> dict:
     """The definition mapping a curated reference stands for."""
     ref = parse_curated(value)
+    if not CATALOGUE:
+        raise SpecError("curated", "curated environments are not shipped yet: this release has none, so the reference names nothing to build",
+                        "define the environment yourself: image plus pip, conda_file or a requirements file", value)
     versions = CATALOGUE.get(ref.name)
     if versions is None:
         close = difflib.get_close_matches(ref.name, list(CATALOGUE), n=1)
-        known = f"did you mean mlenv:{close[0]}?" if close else "no curated environments ship with this release yet: define the environment with image and pip"
+        known = f"did you mean mlenv:{close[0]}?" if close else f"use one of {', '.join(sorted(CATALOGUE))}"
         raise SpecError("curated", f"no curated environment named '{ref.name}'", known, value)
     version = ref.version or max(versions, key=_version_key)
     if version not in versions:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from mlenv.definition.azureml_v1 import settings_outside_the_image, with_saved_files
 from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
 from mlenv.definition.build_context import BuildContext, hash_context
 from mlenv.diagnostics.errors import SpecError, unknown_field
@@ -46,7 +47,7 @@ def load_file(path: str | Path) -> EnvironmentSpec:
     data = read_yaml(path, "file")
     if not isinstance(data, dict):
         raise SpecError("file", f"{path} must hold a mapping of fields", "write fields such as image, pip, conda_file, variables")
-    return from_mapping(data, base_dir=path.parent, from_file=True)
+    return from_mapping(with_saved_files(path, data), base_dir=path.parent, from_file=True)
 
 
 def read_yaml(path: Path, where: str) -> Any:
@@ -68,7 +69,7 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
     if not isinstance(data, dict):
         raise SpecError("definition", "must be a mapping of fields", f"write fields such as {', '.join(TOP_FIELDS[6:12])}", data)
     base_dir = Path(base_dir or ".")
-    data = _sectioned(data)
+    data, outside = settings_outside_the_image(_sectioned(data))
     _reject_unknown("", data, TOP_FIELDS)
     python, docker, spark = (_section(data, key, fields) for key, fields in (("python", PYTHON_FIELDS), ("docker", DOCKER_FIELDS), ("spark", SPARK_FIELDS)))
     conda = _conda(data, python, base_dir)
@@ -95,7 +96,7 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
         os_type=_text("os_type", data.get("os_type")) or "linux",
         inference_config=_inference_config(data.get("inference_config")),
         from_file=from_file,
-        notes=(*(conda.warnings if conda else ()), *pip.warnings),
+        notes=(*(conda.warnings if conda else ()), *pip.warnings, *outside),
     )
     if spec.base_registry.address and spec.image and not has_registry_host(spec.image):
         spec = replace(spec, image=f"{spec.base_registry.address.rstrip('/')}/{spec.image}")
@@ -230,8 +231,10 @@ def _registry(value: Any, from_file: bool) -> RegistryLogin:
         raise SpecError("docker.base_image_registry", "must be a mapping", "write base_image_registry: {address: registry.example, username: builder}", value)
     _reject_unknown("docker.base_image_registry.", value, REGISTRY_FIELDS)
     if from_file and value.get("password"):
+        from mlenv.definition.rules import BASE_LOGIN_FIX
+
         raise SpecError("docker.base_image_registry.password", "credentials written in plain text in a definition file",
-                        "remove it from the file and pass it as a secret: base_image_registry_password=config.require_secret(...) or MLENV_REGISTRY_PASSWORD")
+                        f"remove it from the file and {BASE_LOGIN_FIX}")
     address, username, password = (value.get(k) for k in REGISTRY_FIELDS)
     for key, item in (("address", address), ("username", username)):
         if item is not None and not isinstance(item, str):

@@ -1,8 +1,10 @@
 """Rules over a whole definition: what Azure ML rejects or warns about, mapped onto our model.
 
 `findings(spec)` returns every error and warning at once (a reviewer fixes them in one round); each
-names the field, the value and the fix. Errors stop `pulumi preview` (CheckFailures) and
-`mlenv validate`; warnings reach the user as Pulumi warnings and CLI warnings, and build anyway.
+names the field, the value and the fix. One rule set for both shells: errors stop `mlenv validate`
+and `pulumi preview` (CheckFailures) alike; warnings reach the user as CLI warnings and Pulumi
+warnings, and build anyway. What this release cannot build yet (`_not_built_yet`) is the one
+difference: `building=True` (preview, build) refuses it, `mlenv validate` only warns about it.
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ class Findings:
             raise self.errors[0]
 
 
-def findings(spec: EnvironmentSpec, locked_versions: dict[str, str] | None = None) -> Findings:
+def findings(spec: EnvironmentSpec, locked_versions: dict[str, str] | None = None, *, building: bool = False) -> Findings:
     """All problems of a parsed definition. `locked_versions` (name → version) lets the unpinned-package
-    warning say what the lock will pick; see `mlenv.lock.preview_versions`."""
+    warning say what the lock will pick (see `mlenv.resolve.pip_lock.preview_versions`). `building`:
+    asked by preview or a build, where what this release cannot build yet is an error, not a warning."""
     found = Findings(warnings=list(spec.notes))
     for rule in (_name, _docker_definition, _build_context_exclusive, _dockerfile_exclusive, _user_managed, _os_type, _conda_file, _python_version, _registry_login, _dockerfile_size, _builder):
         for problem in rule(spec):
             (found.warnings if isinstance(problem, SpecWarning) else found.errors).append(problem)
+    for problem in _not_built_yet(spec):
+        if building:
+            found.errors.append(problem)
+        else:
+            found.warnings.append(SpecWarning(problem.where, problem.problem, problem.fix, problem.value))
     found.warnings += _mutable_base(spec) + _unpinned(spec, locked_versions or {})
     return found
 
@@ -120,12 +128,20 @@ def _python_version(spec):
         yield SpecWarning("conda.dependencies", f"ambiguous Python version: {python_match_spec(specs[0])} does not pick one minor version", "pin it, e.g. python=3.11")
 
 
+BASE_LOGIN_FIX = ("give the login where a secret can go: in Pulumi, docker=DockerSection(base_image_registry="
+                  "RegistrySection(username=..., password=config.require_secret(...))); with the CLI, leave it out of the "
+                  "definition and set MLENV_BASE_REGISTRY_USERNAME / MLENV_BASE_REGISTRY_PASSWORD, or run `docker login HOST` "
+                  "(mlenv reads Docker's config and its credential helpers)")
+
+
 def _registry_login(spec):
-    """Both or neither; a file names only the username (its password comes as a secret at build)."""
+    """Both halves or neither, wherever the definition came from: a password never comes from a file,
+    so a username alone in a file is half a login in `mlenv validate` and in preview alike."""
     login = spec.base_registry
-    if login.password and not login.username or login.username and not login.password and not spec.from_file:
+    if bool(login.username) != bool(login.password):
         missing = "password" if login.username else "username"
-        yield SpecError(f"docker.base_image_registry.{missing}", "registry credentials need both a username and a password", f"set the {missing} too (the password as a secret), or neither")
+        yield SpecError(f"docker.base_image_registry.{missing}", f"registry credentials need both a username and a password, and the {missing} is missing",
+                        BASE_LOGIN_FIX)
 
 
 def _dockerfile_size(spec):
@@ -134,15 +150,11 @@ def _dockerfile_size(spec):
 
 
 def _builder(spec):
-    """What this release cannot build yet is an error now, in preview, not after a long resolve."""
+    """Instructions the chosen builder cannot run, and curated references that name nothing: errors in
+    `mlenv validate` and preview alike (unlike `_not_built_yet`)."""
     docker = [key for key, value in (("dockerfile", spec.dockerfile), ("build", spec.build), ("docker.steps", spec.steps)) if value]
     if docker and spec.builder == "oci":
         yield SpecError("builder", f"the daemonless builder cannot run {docker[0]}", "set builder: docker (or leave builder unset), or remove the Docker instructions", spec.builder)
-    if spec.conda and spec.conda.packages:
-        yield SpecError("conda.dependencies", f"conda packages ({', '.join(spec.conda.packages[:3])}{', …' if len(spec.conda.packages) > 3 else ''}) need a conda builder, which this release does not include",
-                        "install Python packages through pip (the conda file's pip: section), or use a base image that already holds them")
-    if spec.spark.packages:
-        yield SpecError("spark.packages", "no builder installs Spark packages yet", "bake the jars into the base image, or remove the spark section")
     if spec.curated:
         from mlenv.definition.curated import resolve_curated
 
@@ -152,8 +164,22 @@ def _builder(spec):
             yield error
 
 
+def _not_built_yet(spec):
+    """What no builder of this release installs: refused by preview and build, only a warning in
+    `mlenv validate`. When the conda builder lands, delete the conda block below."""
+    if spec.conda and spec.conda.packages:
+        shown = ", ".join(spec.conda.packages[:3]) + (", …" if len(spec.conda.packages) > 3 else "")
+        yield SpecError("conda.dependencies", f"conda packages ({shown}) need a conda builder, which this release does not include yet, so preview and build refuse them",
+                        "install Python packages through pip (the conda file's pip: section), or use a base image that already holds them")
+    if spec.spark.packages:
+        yield SpecError("spark.packages", "no builder installs Spark packages yet, so preview and build refuse them", "bake the jars into the base image, or remove the spark section")
+
+
 def _mutable_base(spec) -> list[SpecWarning]:
-    if not spec.image or spec.image.startswith("oci:") and spec.image.count(":") == 1:
+    """Any registry tag can be pushed again, `3.11-bookworm` as much as `latest`: only a digest pins
+    the base (the hash counts the reference as written, not what it points to). A local layout
+    (`oci:PATH:tag`) has no digest syntax, so it is not warned about."""
+    if not spec.image or spec.image.startswith("oci:"):
         return []
     from mlenv.definition.reference import parse_reference
 
@@ -163,11 +189,9 @@ def _mutable_base(spec) -> list[SpecWarning]:
         return []
     if ref.digest:
         return []
-    tag = ref.tag or "latest"
     implied = "" if ref.tag else " (no tag or digest: latest is implied)"
-    if tag == "latest" or not ref.tag:
-        return [SpecWarning("image", f"mutable tag '{tag}'{implied}: the base can change under the same definition", f"pin a version tag or a digest: {ref.repository}@sha256:...", spec.image)]
-    return []
+    return [SpecWarning("image", f"mutable tag '{ref.tag or 'latest'}'{implied}: the base can change under the same definition",
+                        f"pin the digest: {ref.repository}@sha256:... (a tag names no fixed image)", spec.image)]
 
 
 def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
@@ -179,7 +203,21 @@ def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
             name = canonicalize_name(requirement.name)
             will = f"it would lock to {name}=={locked[name]} today" if name in locked else "it locks to the newest matching version at the first build"
             warnings.append(SpecWarning(f"pip.{name}", f"unpinned ({requirement}): {will}", f"pin it ({name}=={locked.get(name, 'X.Y.Z')}) so a rebuild elsewhere gets the same version"))
-    for package in spec.conda.packages if spec.conda else ():
-        if not any(op in package for op in ("=", "<", ">")):
-            warnings.append(SpecWarning(f"conda.{package}", "unpinned: conda picks the newest version at build time", f"pin it, e.g. {package}=X.Y"))
+    return warnings + _unpinned_conda(spec)
+
+
+def _unpinned_conda(spec) -> list[SpecWarning]:
+    """A bare name (or `name *`) is unpinned; any version constraint (`numpy=1.26`, `numpy>=1.20`)
+    is the user's pin. The packages are canonical match specs (`numpy 1.26.*`), read back by rattler."""
+    if not spec.conda or not spec.conda.packages:
+        return []
+    from rattler import MatchSpec
+
+    warnings = []
+    for package in spec.conda.packages:
+        if MatchSpec(package).version in (None, "*"):
+            named = package.split(" ")[0]  # [channel::]name
+            name = named.rsplit("::", 1)[-1]
+            warnings.append(SpecWarning(f"conda.{name}", "unpinned: conda picks the newest version at build time",
+                                        f"pin it in conda syntax, e.g. {named}=X.Y or \"{named}>=X.Y,<Z\""))
     return warnings

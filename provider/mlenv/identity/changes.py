@@ -18,6 +18,8 @@ from packaging.requirements import Requirement
 from mlenv.identity.canonical import canonical_definition
 from mlenv.identity.hashing import definition_hash
 from mlenv.definition.model import EnvironmentSpec
+from mlenv.definition.reference import parse_reference
+from mlenv.diagnostics.errors import SpecError
 
 _CONDA_NAME = re.compile(r"^(?:[^:]+::)?([A-Za-z0-9_.-]+)(.*)$")
 _METADATA = ("name", "version", "description", "tags")
@@ -61,9 +63,19 @@ def _describe(key, before, after, old, new) -> list[Change]:
 
 
 def _image(key, before, after, old, new) -> list[Change]:
-    if before and after and before.split("@")[0].rsplit(":", 1)[0] == after.split("@")[0].rsplit(":", 1)[0] and "@" in after and "@" not in before:
+    if before and after and _pinned_to_digest(before, after):
         return [Change("image", "changed", f"base image tag → digest: {before} → {after}")]
     return [Change("image", "changed" if before and after else ("added" if after else "removed"), f"base image {before or '(none)'} → {after or '(none)'}")]
+
+
+def _pinned_to_digest(before: str, after: str) -> bool:
+    """The same repository, now pinned by digest: `host:5000/base/python:3.11` → `host:5000/base/python@sha256:…`
+    (parsed, so a registry port is not mistaken for a tag)."""
+    try:
+        old_ref, new_ref = parse_reference(before), parse_reference(after)
+    except SpecError:
+        return False
+    return old_ref.repository == new_ref.repository and not old_ref.digest and bool(new_ref.digest)
 
 
 def _requirements(key, before, after, *_specs) -> list[Change]:

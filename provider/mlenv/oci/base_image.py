@@ -14,6 +14,7 @@ from mlenv.cache import atomic_write, cache_root
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
 from mlenv.definition.reference import ImageRef
+from mlenv.definition.rules import BASE_LOGIN_FIX
 from mlenv.resolve.target import PythonFacts
 
 _PYTHON = re.compile(r"^(usr/local/bin|usr/bin)/python3\.(\d+)$")
@@ -37,7 +38,7 @@ def resolve_base(ref: ImageRef, store) -> BaseImage:
         if error.rule != "registry.unauthorized":
             raise
         raise BuildError("image", f"pulling the base image {ref} was refused (HTTP 401/403)",
-                         f"give the base registry's login: MLENV_BASE_REGISTRY_USERNAME / MLENV_BASE_REGISTRY_PASSWORD, or docker.base_image_registry username and a secret password, or `docker login {ref.host}` (a credential helper is used)",
+                         BASE_LOGIN_FIX.replace("HOST", ref.host),
                          rule="image.unauthorized-pull") from None
 
 

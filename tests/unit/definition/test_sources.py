@@ -32,14 +32,68 @@ def test_azureml_v2_yaml_with_curated_style_conda_file():
     assert canonical["pip_index"] == {"extra_index_urls": ["https://packages.example/simple"]}
 
 
-def test_azureml_v1_json_sections_in_camel_case():
-    spec = load_file(DEFINITIONS / "azureml-v1" / "azureml_environment.json")
-    assert spec.image == "registry.example/base/python:3.11-bookworm"  # baseImageRegistry.address prefixed
-    assert spec.base_registry.username == "puller" and spec.base_registry.password is None
-    assert spec.python.interpreter_path == "/opt/env/bin/python" and spec.python.version == "3.11"
-    assert [str(r) for r in spec.pip.requirements] == ["six==1.16.0", "tqdm==4.66.5"]
+AZUREML_V1 = DEFINITIONS / "azureml-v1"
+
+
+def test_azureml_v1_saved_directory_every_standard_key():
+    """azureml_environment.json as Environment.save_to_directory writes it (all keys, the SDK's defaults:
+    interpreterPath "python", databricks, r, assetId…), with its conda_dependencies.yml beside it."""
+    spec = load_file(AZUREML_V1 / "azureml_environment.json")
+    assert (spec.name, spec.version) == ("legacy-train", "3")
+    assert spec.image == "registry.example/azureml/openmpi4.1.0-ubuntu22.04:20240506.v1"
+    assert spec.python.version == "3.11" and spec.python.interpreter_path is None  # "python": the SDK's default, as if unset
+    assert [str(r) for r in spec.pip.requirements] == ["six==1.16.0", "tqdm==4.66.5"]  # from conda_dependencies.yml
     assert spec.variables == {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}
     assert spec.spark.precache_packages is True and spec.platform == "linux/amd64"
+    assert spec.notes == ()  # every key at the SDK's default: nothing to say
+    same = from_mapping({"image": spec.image, "python": {"version": "3.11"}, "pip": ["six==1.16.0", "tqdm==4.66.5"], "variables": {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}})
+    assert definition_hash(spec) == definition_hash(same)
+
+
+def test_azureml_v1_json_sections_in_camel_case_with_inline_conda():
+    spec = load_file(AZUREML_V1 / "api" / "azureml_environment.json")
+    assert spec.image == "registry.example/base/python:3.11-bookworm"  # baseImageRegistry.address prefixed
+    assert spec.base_registry.username is None and spec.base_registry.password is None
+    assert spec.python.interpreter_path == "/opt/env/bin/python" and spec.python.version == "3.11"
+    assert [str(r) for r in spec.pip.requirements] == ["six==1.16.0", "tqdm==4.66.5"]
+    assert spec.variables == {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"} and spec.notes == ()
+
+
+def test_azureml_v1_settings_outside_the_image_are_warnings_and_leave_the_hash_alone(tmp_path):
+    import json
+
+    data = json.loads((AZUREML_V1 / "api" / "azureml_environment.json").read_text())
+    before = definition_hash(from_mapping(data))
+    data["docker"].update(sharedVolumes=False, shmSize="16g", arguments=["--ipc=host"], enabled=True)
+    data["docker"]["baseImageRegistry"]["registryIdentity"] = {"resourceId": "/subscriptions/x/identity"}
+    data["python"]["baseCondaEnvironment"] = "base"
+    data.update(assetId="azureml://registries/x/environments/y/versions/1", inferencingStackVersion="latest",
+                databricks={"mavenLibraries": [], "pypiLibraries": [{"package": "six"}], "rcranLibraries": [], "jarLibraries": [], "eggLibraries": []})
+    spec = from_mapping(data)
+    assert definition_hash(spec) == before
+    assert [w.where for w in spec.notes] == ["asset_id", "inferencing_stack_version", "databricks", "python.base_conda_environment",
+                                            "docker.shared_volumes", "docker.shm_size", "docker.arguments", "docker.base_image_registry.registry_identity"]
+    assert all("is ignored: it does not change the image" in w.problem and w.fix for w in spec.notes)
+    shm = next(w for w in spec.notes if w.where == "docker.shm_size")
+    assert shm.headline == ("docker.shm_size: is ignored: it does not change the image: it is a setting of the container run, for the job that runs the image (got '16g'). "
+                            "Fix: give it where the job is started (docker run --shm-size, or the job's shared-memory setting), and remove it here")
+    with pytest.raises(SpecError) as caught:
+        from_mapping({**data, "r": {"rVersion": "4.2"}})
+    assert caught.value.headline.startswith("r: an R environment cannot be built")
+
+
+def test_azureml_v1_saved_directory_reads_the_dockerfile_beside_it_and_skips_conda_when_user_managed(tmp_path):
+    import json
+
+    data = json.loads((AZUREML_V1 / "azureml_environment.json").read_text())
+    data["docker"]["baseImage"] = None
+    data["python"]["userManagedDependencies"] = True
+    (tmp_path / "azureml_environment.json").write_text(json.dumps(data, indent=4))
+    (tmp_path / "conda_dependencies.yml").write_text((AZUREML_V1 / "conda_dependencies.yml").read_text())
+    (tmp_path / "BaseDockerfile").write_text("FROM registry.example/base/python:3.11\nRUN true\n")
+    spec = load_file(tmp_path / "azureml_environment.json")
+    assert spec.dockerfile == "FROM registry.example/base/python:3.11\nRUN true\n" and spec.image is None
+    assert spec.conda is None and not spec.pip.requirements  # user-managed: the SDK ignores the conda file too
 
 
 def test_docker_build_context_definition():
@@ -79,7 +133,7 @@ def test_pip_list_requirements_file_and_conda_pip_section_hash_the_same():
 
 
 def test_normalized_mapping_round_trips_to_the_same_hash():
-    for path in [*EQUIVALENT.glob("*.yml"), DEFINITIONS / "azureml-v2" / "environment.yml", DEFINITIONS / "azureml-v1" / "azureml_environment.json"]:
+    for path in [*EQUIVALENT.glob("*.yml"), DEFINITIONS / "azureml-v2" / "environment.yml", AZUREML_V1 / "azureml_environment.json", AZUREML_V1 / "api" / "azureml_environment.json"]:
         if path.name == "conda-env.yml":
             continue
         spec = load_file(path)
@@ -113,7 +167,8 @@ def test_curated_reference_syntax_and_errors():
             from_mapping({"curated": value})
         assert caught.value.headline == headline
     errors = findings(from_mapping({"curated": "mlenv:torch@latest"})).errors
-    assert [e.headline for e in errors] == ["curated: no curated environment named 'torch' (got 'mlenv:torch@latest'). Fix: no curated environments ship with this release yet: define the environment with image and pip"]
+    assert [e.headline for e in errors] == ["curated: curated environments are not shipped yet: this release has none, so the reference names nothing to build "
+                                            "(got 'mlenv:torch@latest'). Fix: define the environment yourself: image plus pip, conda_file or a requirements file"]
 
 
 def test_existing_conda_environment_becomes_the_model(tmp_path):
@@ -146,3 +201,14 @@ def test_one_requirements_file_reached_from_pip_and_the_conda_pip_section(tmp_pa
     with pytest.raises(SpecError) as caught:
         from_mapping({"image": "registry.example/base/python:3.11", "pip": "requirements.txt", "conda_file": "conda.yml"}, base_dir=tmp_path)
     assert caught.value.headline == "pip: six is listed twice ('six==1.16.0' and 'six==1.17.0'). Fix: merge them into one requirement"
+
+
+def test_azureml_v1_remote_build_context_is_one_clear_error():
+    import json
+
+    data = json.loads((AZUREML_V1 / "azureml_environment.json").read_text())
+    data["docker"].update(baseImage=None, buildContext={"locationType": "git", "location": "https://git.example/ctx.git", "dockerfilePath": "Dockerfile"})
+    with pytest.raises(SpecError) as caught:
+        from_mapping(data)
+    assert caught.value.headline == ("docker.build_context: a v1 build context lives in git or an Azure storage account, which mlenv does not fetch "
+                                     "(got 'https://git.example/ctx.git'). Fix: check the context out next to the definition and write build: {path: ./context, dockerfile_path: Dockerfile}")

@@ -62,14 +62,22 @@ def test_fields_that_cannot_apply_to_a_build_context(tmp_path, key, value):
     assert f"{key}: cannot apply to a Docker build context: the context's Dockerfile defines the whole image. Fix: move {key} into the Dockerfile (e.g. RUN pip install ... / ENV ...), or use image with {key} instead of build" in found
 
 
-@pytest.mark.parametrize("image, tag, implied", [
-    ("registry.example/base/python", "latest", " (no tag or digest: latest is implied)"),
-    ("registry.example/base/python:latest", "latest", ""),
+@pytest.mark.parametrize("repository, tag, implied", [
+    ("registry.example/base/python", None, " (no tag or digest: latest is implied)"),
+    ("registry.example/base/python", "latest", ""),
+    ("registry.example/base/python", "3.11-bookworm", ""),  # a version-like tag moves too
+    ("127.0.0.1:5000/base/python", "3.11-bookworm", ""),  # a port is not a tag
 ])
-def test_mutable_base_image_tag_is_a_warning(image, tag, implied):
+def test_every_tag_without_a_digest_is_a_mutable_base(repository, tag, implied):
+    image = f"{repository}:{tag}" if tag else repository
+    tag = tag or "latest"
     assert warnings_of({"image": image}) == [
-        f"image: mutable tag '{tag}'{implied}: the base can change under the same definition (got '{image}'). Fix: pin a version tag or a digest: registry.example/base/python@sha256:..."]
-    assert warnings_of({"image": f"registry.example/base/python@sha256:{'a' * 64}"}) == []
+        f"image: mutable tag '{tag}'{implied}: the base can change under the same definition (got '{image}'). Fix: pin the digest: {repository}@sha256:... (a tag names no fixed image)"]
+
+
+@pytest.mark.parametrize("image", [f"registry.example/base/python@sha256:{'a' * 64}", f"127.0.0.1:5000/base/python:3.11@sha256:{'a' * 64}", "oci:/srv/layout:base"])
+def test_a_digest_or_a_local_layout_is_not_warned_about(image):
+    assert warnings_of({"image": image}) == []
 
 
 def test_python_version_missing_ambiguous_and_conflicting():
@@ -102,23 +110,53 @@ def test_unpinned_packages_warn_with_the_version_they_would_lock_to():
     spec = from_mapping({"image": BASE + "@sha256:" + "a" * 64, "pip": ["requests>=2", "six==1.16.0"], "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "libgomp"]}})
     warnings = [w.headline for w in findings(spec, locked_versions={"requests": "2.32.3"}).warnings]
     assert "pip.requests: unpinned (requests>=2): it would lock to requests==2.32.3 today. Fix: pin it (requests==2.32.3) so a rebuild elsewhere gets the same version" in warnings
-    assert "conda.libgomp: unpinned: conda picks the newest version at build time. Fix: pin it, e.g. libgomp=X.Y" in warnings
+    assert 'conda.libgomp: unpinned: conda picks the newest version at build time. Fix: pin it in conda syntax, e.g. libgomp=X.Y or "libgomp>=X.Y,<Z"' in warnings
     assert not any(w.startswith("pip.six") for w in warnings)
 
 
-def test_registry_login_needs_both_halves():
+def test_a_constrained_conda_pin_is_not_unpinned_and_the_fix_is_conda_syntax():
+    from rattler import MatchSpec
+
+    pins = ["numpy=1.26", "scipy>=1.10", "pandas 2.1.*", "libgomp==14.1.0", "zlib=1.3=h4ab18f5_1"]
+    bare = ["openblas", "conda-forge::mkl", "tbb *"]
+    spec = from_mapping({"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", *pins, *bare]}})
+    unpinned = [w for w in findings(spec).warnings if w.problem.startswith("unpinned")]
+    assert [w.where for w in unpinned] == ["conda.openblas", "conda.mkl", "conda.tbb"]
+    for warning in unpinned:
+        suggested = warning.fix.split("e.g. ")[1].split(" or ")[0]
+        assert MatchSpec(suggested).version not in (None, "*"), suggested  # a real conda pin, not `numpy 1.26.*=X.Y`
+    assert "conda-forge::mkl=X.Y" in unpinned[1].fix
+
+
+LOGIN_FIX = ("give the login where a secret can go: in Pulumi, docker=DockerSection(base_image_registry=RegistrySection(username=..., "
+             "password=config.require_secret(...))); with the CLI, leave it out of the definition and set MLENV_BASE_REGISTRY_USERNAME / "
+             "MLENV_BASE_REGISTRY_PASSWORD, or run `docker login HOST` (mlenv reads Docker's config and its credential helpers)")
+
+
+def test_registry_login_needs_both_halves(tmp_path):
     with_user = {"image": BASE, "docker": {"base_image_registry": {"username": "u"}}}
-    assert errors_of(with_user) == ["docker.base_image_registry.password: registry credentials need both a username and a password. Fix: set the password too (the password as a secret), or neither"]
+    assert errors_of(with_user) == [f"docker.base_image_registry.password: registry credentials need both a username and a password, and the password is missing. Fix: {LOGIN_FIX}"]
     with_password = {"image": BASE, "docker": {"base_image_registry": {"password": "p"}}}
-    assert errors_of(with_password) == ["docker.base_image_registry.username: registry credentials need both a username and a password. Fix: set the username too (the password as a secret), or neither"]
+    assert errors_of(with_password) == [f"docker.base_image_registry.username: registry credentials need both a username and a password, and the username is missing. Fix: {LOGIN_FIX}"]
+    (tmp_path / "env.yml").write_text(f"image: {BASE}\ndocker:\n  base_image_registry: {{username: u}}\n")
+    assert [e.headline for e in findings(load_file(tmp_path / "env.yml")).errors] == errors_of(with_user)  # a file is no exception
+
+
+def test_the_login_fix_names_arguments_the_sdk_has():
+    from dataclasses import fields
+
+    from pulumi_mlenv import DockerSection, RegistrySection
+
+    assert "base_image_registry" in {f.name for f in fields(DockerSection)}
+    assert {"username", "password"} <= {f.name for f in fields(RegistrySection)}
+    assert "DockerSection(base_image_registry=RegistrySection(username=..., password=" in LOGIN_FIX
 
 
 def test_credentials_in_plain_text_in_a_definition_file(tmp_path):
     (tmp_path / "env.yml").write_text(f"image: {BASE}\ndocker:\n  base_image_registry: {{address: registry.example, username: u, password: hunter2}}\n")
     with pytest.raises(SpecError) as caught:
         load_file(tmp_path / "env.yml")
-    assert caught.value.headline == ("docker.base_image_registry.password: credentials written in plain text in a definition file. Fix: remove it from the file and pass it "
-                                     "as a secret: base_image_registry_password=config.require_secret(...) or MLENV_REGISTRY_PASSWORD")
+    assert caught.value.headline == f"docker.base_image_registry.password: credentials written in plain text in a definition file. Fix: remove it from the file and {LOGIN_FIX}"
     assert "hunter2" not in str(caught.value)
 
 
@@ -153,13 +191,18 @@ def test_windows_and_other_platforms():
 
 
 def test_what_this_release_cannot_build_fails_in_preview():
+    conda = {"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}}
+    refused = ("conda.dependencies: conda packages (numpy 1.26.*) need a conda builder, which this release does not include yet, so preview and build refuse them. "
+               "Fix: install Python packages through pip (the conda file's pip: section), or use a base image that already holds them")
+    assert [e.headline for e in findings(from_mapping(conda), building=True).errors] == [refused]
+    assert errors_of(conda) == [] and refused in warnings_of(conda)  # mlenv validate: accepted, with the reason preview gives
+    spark = {"image": BASE, "spark": {"packages": ["com.example:lib_2.12:1.0"]}}
+    assert [e.where for e in findings(from_mapping(spark), building=True).errors] == ["spark.packages"] and errors_of(spark) == []
     assert errors_of({"dockerfile": DOCKERFILE}) == []
     assert errors_of({"dockerfile": DOCKERFILE, "builder": "oci"}) == [
         "builder: the daemonless builder cannot run dockerfile (got 'oci'). Fix: set builder: docker (or leave builder unset), or remove the Docker instructions"]
     assert errors_of({"dockerfile": DOCKERFILE, "pip": ["six==1.16.0"]}) == [
         "pip: cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built. Fix: install pip packages in the Dockerfile, or use image with pip and docker.steps instead of dockerfile"]
-    assert errors_of({"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}})[0].startswith(
-        "conda.dependencies: conda packages (numpy")
 
 
 def test_a_clean_definition_has_no_findings():

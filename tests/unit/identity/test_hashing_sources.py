@@ -107,3 +107,23 @@ def test_the_same_packages_from_any_source_hash_the_same(order, through_conda):
     else:
         other = from_mapping({"image": BASE, "python": {"version": "3.11"}, "pip": list(order)})
     assert definition_hash(other) == definition_hash(listed)
+
+
+def test_pip_list_requirements_file_and_conda_file_give_one_hash_when_they_name_the_same_python(tmp_path):
+    """docs/HASHING.md, as written: `pip: [a, b]`, `pip: requirements.txt` and a conda file whose only
+    packages are `python=3.11`, `pip` and a `pip:` section give one hash when they name the same Python
+    (`python: {version: "3.11"}` in the two YAML forms); without it, the YAML forms are another definition."""
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\ntqdm==4.66.5\n")
+    (tmp_path / "conda.yml").write_text("channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - pip: [six==1.16.0, tqdm==4.66.5]\n")
+    python = 'python: {version: "3.11"}\n'
+    forms = {"list.yml": f"image: {BASE}\n{python}pip: [six==1.16.0, tqdm==4.66.5]\n",
+             "reqfile.yml": f"image: {BASE}\n{python}pip: requirements.txt\n",
+             "conda-file.yml": f"image: {BASE}\nconda_file: conda.yml\n"}
+    hashes = {}
+    for name, text in forms.items():
+        (tmp_path / name).write_text(text)
+        hashes[name] = definition_hash(load_file(tmp_path / name))
+    assert len(set(hashes.values())) == 1, hashes
+    for name in ("list.yml", "reqfile.yml"):
+        (tmp_path / name).write_text(forms[name].replace(python, ""))
+        assert definition_hash(load_file(tmp_path / name)) != hashes["conda-file.yml"]  # the conda form adds its Python

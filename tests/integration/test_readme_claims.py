@@ -1,0 +1,83 @@
+"""Sentences of README.md and docs/HASHING.md, tried as a new user tries them: the CLI as a subprocess.
+Each test names the sentence it holds to."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import paths
+
+MLENV = [sys.executable, "-m", "mlenv.cli"]
+DIGEST = "sha256:" + "c" * 64
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*MLENV, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_validate_accepts_conda_packages_and_says_preview_refuses_them(tmp_path):
+    """README: "Conda packages other than python/pip … `mlenv validate` and `mlenv diff` accept them,
+    preview and `mlenv build` refuse them with that reason"."""
+    write(tmp_path / "conda.yml", "channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - numpy=1.26\n  - scipy>=1.10\n  - pandas\n")
+    env = write(tmp_path / "env.yml", f"image: registry.example/base/python@{DIGEST}\nconda_file: conda.yml\n")
+    done = run("validate", "--offline", str(env))
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert f"{env}: warning: conda.dependencies: conda packages (numpy 1.26.*, scipy >=1.10, pandas) need a conda builder, which this release " \
+           "does not include yet, so preview and build refuse them. Fix: install Python packages through pip (the conda file's pip: section), " \
+           "or use a base image that already holds them" in lines
+    unpinned = [line for line in lines if "unpinned" in line]
+    assert unpinned == [f'{env}: warning: conda.pandas: unpinned: conda picks the newest version at build time. Fix: pin it in conda syntax, e.g. pandas=X.Y or "pandas>=X.Y,<Z"']
+    assert lines[-1] == f"{env}: ok (2 warnings)"
+    built = run("build", str(env), "--registry", f"oci:{tmp_path / 'out'}")
+    assert built.returncode == 2 and "need a conda builder" in built.stderr and "Traceback" not in built.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_quickstart_validates_with_exit_0_and_its_tag_is_warned_about():
+    """README: "`validate` applies … mutable base tags" and "exit 1 on errors; warnings printed"."""
+    quickstart = paths.QUICKSTART / "environment.yml"
+    done = run("validate", "--offline", str(quickstart))
+    assert done.returncode == 0, done.stdout
+    assert (f"{quickstart}: warning: image: mutable tag '3.11-bookworm': the base can change under the same definition "
+            "(got '127.0.0.1:5000/base/python:3.11-bookworm'). Fix: pin the digest: 127.0.0.1:5000/base/python@sha256:... (a tag names no fixed image)") in done.stdout
+    assert done.stdout.splitlines()[-1].startswith(f"{quickstart}: ok (")
+
+
+def test_azureml_v1_saved_directory_validates(tmp_path):
+    """README: "camelCase keys of `azureml_environment.json` too" — the file as the v1 SDK saves it."""
+    saved = shutil.copytree(paths.DEFINITIONS / "azureml-v1", tmp_path / "saved")
+    done = run("validate", "--offline", str(saved / "azureml_environment.json"))
+    assert done.returncode == 0, done.stdout
+    assert "error" not in done.stdout and "unknown field" not in done.stdout
+    hashed = run("hash", str(saved / "azureml_environment.json"))
+    same = write(tmp_path / "same.yml", "image: registry.example/azureml/openmpi4.1.0-ubuntu22.04:20240506.v1\npython: {version: '3.11'}\n"
+                                         "pip: [six==1.16.0, tqdm==4.66.5]\nvariables: {EXAMPLE_ENV_VAR: EXAMPLE_VALUE}\n")
+    assert hashed.returncode == 0 and hashed.stdout == run("hash", str(same)).stdout  # conda_dependencies.yml beside it was read
+
+
+def test_diff_says_tag_to_digest_for_a_registry_with_a_port(tmp_path):
+    """README's diff example: "image: base image tag → digest: …", for the quickstart's own 127.0.0.1:5000."""
+    old = write(tmp_path / "old.yml", "image: 127.0.0.1:5000/base/python:3.11-bookworm\npip: [six==1.16.0]\n")
+    new = write(tmp_path / "new.yml", f"image: 127.0.0.1:5000/base/python@{DIGEST}\npip: [six==1.16.0]\n")
+    done = run("diff", str(old), str(new))
+    assert done.returncode == 0, done.stderr
+    assert f"  image: base image tag → digest: 127.0.0.1:5000/base/python:3.11-bookworm → 127.0.0.1:5000/base/python@{DIGEST}" in done.stdout.splitlines()
+
+
+def test_a_curated_reference_says_curated_environments_are_not_shipped_yet(tmp_path):
+    """README: `from_curated` is marked as not yet shipped; the error says so."""
+    env = write(tmp_path / "env.yml", "curated: mlenv:sklearn-1.5@latest\n")
+    done = run("validate", "--offline", str(env))
+    assert done.returncode == 1
+    assert (f"{env}: error: curated: curated environments are not shipped yet: this release has none, so the reference names nothing to build "
+            "(got 'mlenv:sklearn-1.5@latest'). Fix: define the environment yourself: image plus pip, conda_file or a requirements file") in done.stdout.splitlines()

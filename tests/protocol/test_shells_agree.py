@@ -1,0 +1,78 @@
+"""README: "The same errors fail `pulumi preview`": one definition through `mlenv validate` (a
+subprocess) and through the provider's Check over gRPC (as the engine calls it) gives one error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlenv.provider import EnvironmentProvider
+from pulumi_mlenv.environment import _definition
+from tests.infra.engine import ProviderProcess, Stack
+
+pytestmark = pytest.mark.integration
+TYPE = "pulumi-python:dynamic/mlenv:Environment"
+REPOSITORY = "127.0.0.1:5000/envs/agree"
+PINNED = "registry.example/base/python@sha256:" + "c" * 64
+
+
+@pytest.fixture(scope="module")
+def stack(build_cache):
+    with ProviderProcess(env={"MLENV_CACHE_DIR": str(build_cache)}) as process:
+        yield Stack(process, type_token=TYPE)
+
+
+def validate(path: Path) -> tuple[int, list[str]]:
+    done = subprocess.run([sys.executable, "-m", "mlenv.cli", "validate", "--offline", str(path)], capture_output=True, text=True)
+    prefix = f"{path}: error: "
+    return done.returncode, [line[len(prefix):] for line in done.stdout.splitlines() if line.startswith(prefix)]
+
+
+def sdk_inputs(path: Path) -> dict:
+    """What `mlenv.Environment(name, REPOSITORY, file=path)` registers (the SDK's own parsing step)."""
+    fields, _specs = _definition(str(path), {})
+    if "name" in fields:
+        fields["env_name"] = fields.pop("name")
+    return {**fields, "repository": REPOSITORY}
+
+
+def test_half_a_base_registry_login_fails_validate_and_preview_with_one_message(stack, tmp_path):
+    env = tmp_path / "env.yml"
+    env.write_text(f"image: {PINNED}\npip: [six==1.16.0]\ndocker:\n  base_image_registry: {{address: registry.example, username: puller}}\n")
+    code, errors = validate(env)
+    assert code == 1 and len(errors) == 1 and errors[0].startswith("docker.base_image_registry.password: registry credentials need both")
+    assert "RegistrySection(username=..., password=config.require_secret(...))" in errors[0] and "`docker login HOST`" in errors[0]
+    preview = stack.preview("login", EnvironmentProvider(), sdk_inputs(env))
+    assert preview.op == "failed"
+    assert [reason for _, reason in preview.failures] == errors
+
+
+def test_the_same_definition_passes_both_when_whole(stack, tmp_path):
+    env = tmp_path / "env.yml"
+    env.write_text(f"image: {PINNED}\npip: [six==1.16.0]\n")
+    assert validate(env) == (0, [])
+    assert stack.preview("whole", EnvironmentProvider(), sdk_inputs(env)).op == "create"
+
+
+def test_conda_packages_pass_validate_and_preview_refuses_them_with_the_reason_validate_warns(stack, tmp_path):
+    env = tmp_path / "env.yml"
+    env.write_text(f"image: {PINNED}\nconda: {{channels: [conda-forge], dependencies: [python=3.11, numpy=1.26]}}\n")
+    assert validate(env) == (0, [])
+    warned = subprocess.run([sys.executable, "-m", "mlenv.cli", "validate", "--offline", str(env)], capture_output=True, text=True).stdout
+    preview = stack.preview("conda", EnvironmentProvider(), sdk_inputs(env))
+    assert preview.op == "failed"
+    ((prop, reason),) = preview.failures
+    assert prop == "conda" and reason.startswith("conda.dependencies: conda packages (numpy 1.26.*) need a conda builder")
+    assert f"{env}: warning: {reason}" in warned.splitlines()
+
+
+def test_a_curated_reference_fails_preview_saying_it_is_not_shipped(stack, tmp_path):
+    env = tmp_path / "env.yml"
+    env.write_text("curated: mlenv:sklearn-1.5@latest\n")
+    code, errors = validate(env)
+    preview = stack.preview("curated", EnvironmentProvider(), sdk_inputs(env))
+    assert code == 1 and [reason for _, reason in preview.failures] == errors
+    assert errors[0].startswith("curated: curated environments are not shipped yet")
