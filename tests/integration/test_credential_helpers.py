@@ -113,7 +113,7 @@ def test_a_helper_missing_from_path_is_named_with_the_fix(tmp_path, auth_registr
     write_docker_config(tmp_path / "home" / ".docker", {"credsStore": HELPER})
     done = mlenv_build(tmp_path, base_image, f"{auth_registry.host}/x/missing", index, cli_env(tmp_path / "home"))
     assert done.returncode == 2 and "Traceback" not in done.stderr and "Warning" not in done.stderr
-    first = done.stderr.splitlines()[0]
+    first = next(line for line in done.stderr.splitlines() if line.startswith("error: "))
     assert "credsStore names the credential helper docker-credential-mlenvtest, which is not on PATH" in first
     assert "Fix: install docker-credential-mlenvtest or add its folder to PATH" in first
     assert "diagnosis: registry.docker-config" in done.stderr
@@ -150,7 +150,8 @@ def test_half_of_the_base_registry_variables_is_one_error(tmp_path, registry, pr
     env = cli_env(tmp_path / "home", MLENV_BASE_REGISTRY_USERNAME=PULLER[0])
     done = mlenv_build(tmp_path, private_base, f"{registry.host}/x/half", index, env)
     assert done.returncode == 2
-    assert done.stderr == ("error: MLENV_BASE_REGISTRY_PASSWORD: is not set, but MLENV_BASE_REGISTRY_USERNAME is. "
+    errors = "".join(line for line in done.stderr.splitlines(keepends=True) if not line.startswith("warning: "))
+    assert errors == ("error: MLENV_BASE_REGISTRY_PASSWORD: is not set, but MLENV_BASE_REGISTRY_USERNAME is. "
                            "Fix: set MLENV_BASE_REGISTRY_PASSWORD too, or unset MLENV_BASE_REGISTRY_USERNAME\n")
 
 

@@ -83,9 +83,14 @@ def _mlenv_build(file: Path, registry: str, index, cache: Path) -> subprocess.Co
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
 
+def _without_warnings(text: str) -> str:
+    """stderr without the definition's warnings (e.g. the base's mutable tag), printed before any build."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("warning: "))
+
+
 def _one_explanation(text: str) -> str:
     """The error paragraph: a headline, then only its indented details (diagnosis, evidence, log)."""
-    first, *rest = text.rstrip("\n").splitlines()
+    first, *rest = _without_warnings(text).rstrip("\n").splitlines()
     assert all(line.startswith("  ") for line in rest), text
     assert "Traceback" not in text and 'File "' not in text, text
     return first
@@ -93,7 +98,7 @@ def _one_explanation(text: str) -> str:
 
 def _internal_line(text: str) -> re.Match:
     """The one line of an internal error, with its log saved and holding the traceback."""
-    (line,) = text.strip().splitlines()
+    (line,) = _without_warnings(text).strip().splitlines()
     assert "Traceback" not in text, text
     found = INTERNAL.search(line)
     assert found, line
@@ -119,7 +124,7 @@ def test_cli_corrupt_cache_file_is_one_line_and_a_saved_log(tmp_path, corrupt_ca
     done = _mlenv_build(_definition(tmp_path, base_image), f"oci:{tmp_path / 'out'}", index, corrupt_cache)
     assert done.returncode == 2, done.stderr
     found = _internal_line(done.stderr)
-    assert done.stderr.startswith("internal error: json.decoder.JSONDecodeError: ")
+    assert _without_warnings(done.stderr).startswith("internal error: json.decoder.JSONDecodeError: ")
     assert found["path"].startswith(str(corrupt_cache / "logs")) and "python_facts" in Path(found["path"]).read_text()
     assert '"interpre' not in done.stderr, "the file's content is not echoed"
 

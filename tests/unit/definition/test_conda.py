@@ -48,6 +48,7 @@ def test_repo2docker_environment_yml():
         pip_lines=("-r requirements.txt",),
         name="example-environment",
         variables=(("OMP_NUM_THREADS", "1"), ("MPLBACKEND", "Agg")),
+        wants_pip=True,  # the file lists pip: a conda-built environment gets conda's pip
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_the_docker_recipe_reads_no_file_of_the_context(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     with watching(context, forbid=True):
-        recipe = prepare(spec, work, lambda ref: None, None, None, lambda line: None)
+        recipe = prepare(SimpleNamespace(spec=spec, index=None, log=lambda line: None, base_credentials=lambda ref: None), work)
     assert (recipe.context, recipe.dockerfile) == (context.resolve(), context.resolve() / "Dockerfile")
 
 
