@@ -196,6 +196,31 @@ def ensure_base_rootfs() -> Path:
     return target
 
 
+def ensure_debian_without_python_rootfs() -> Path:
+    """The debootstrap base with its Python taken out (interpreter, stdlib, python3 packages' files):
+    a real Debian userland with glibc, where only a conda environment can bring the interpreter."""
+    target = CACHE / "bookworm-nopython-rootfs.tar"
+    with _locked("rootfs-nopython"):
+        if target.exists():
+            return target
+        source = ensure_base_rootfs()
+        partial = target.with_suffix(".part")
+        with tarfile.open(source) as original, tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as out:
+            for member in original:
+                name = member.name.removeprefix("./")
+                if _is_python_path(name):
+                    continue
+                out.addfile(member, original.extractfile(member) if member.isfile() else None)
+        os.replace(partial, target)
+    return target
+
+
+def _is_python_path(name: str) -> bool:
+    leaf = name.rsplit("/", 1)[-1]
+    in_bin = name.startswith(("usr/bin/", "usr/local/bin/")) and leaf.startswith(("python", "pydoc", "py3"))
+    return in_bin or name.startswith(("usr/lib/python3", "usr/local/lib/python3", "usr/share/python3"))
+
+
 def ensure_nopython_rootfs() -> Path:
     """A tiny rootfs without any Python: for the 'base image has no Python' error."""
     target = CACHE / "nopython-rootfs.tar"

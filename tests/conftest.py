@@ -72,6 +72,14 @@ def nopython_image(registry) -> str:
 
 
 @pytest.fixture(scope="session")
+def debian_without_python_image(registry) -> str:
+    """Debian bookworm with glibc and no Python at all: a conda environment must bring its own."""
+    reference = f"{registry.host}/base/debian-nopython:bookworm"
+    import_rootfs(services.ensure_debian_without_python_rootfs(), reference)
+    return reference
+
+
+@pytest.fixture(scope="session")
 def docker_engine():
     services.ensure_dockerd()
     import docker

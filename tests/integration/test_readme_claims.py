@@ -24,22 +24,28 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_validate_accepts_conda_packages_and_says_preview_refuses_them(tmp_path):
-    """README: "Conda packages other than python/pip … `mlenv validate` and `mlenv diff` accept them,
-    preview and `mlenv build` refuse them with that reason"."""
+def test_validate_accepts_conda_packages_and_only_a_bare_name_is_unpinned(tmp_path):
+    """README: conda packages are built by the daemonless builder; validate warns only about a bare
+    name ("a conda one is a bare name such as …"), never about a constrained pin."""
     write(tmp_path / "conda.yml", "channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - numpy=1.26\n  - scipy>=1.10\n  - pandas\n")
     env = write(tmp_path / "env.yml", f"image: registry.example/base/python@{DIGEST}\nconda_file: conda.yml\n")
     done = run("validate", "--offline", str(env))
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
-    assert f"{env}: warning: conda.dependencies: conda packages (numpy 1.26.*, scipy >=1.10, pandas) need a conda builder, which this release " \
-           "does not include yet, so preview and build refuse them. Fix: install Python packages through pip (the conda file's pip: section), " \
-           "or use a base image that already holds them" in lines
+    assert not any("conda builder" in line for line in lines)
     unpinned = [line for line in lines if "unpinned" in line]
     assert unpinned == [f'{env}: warning: conda.pandas: unpinned: conda picks the newest version at build time. Fix: pin it in conda syntax, e.g. pandas=X.Y or "pandas>=X.Y,<Z"']
-    assert lines[-1] == f"{env}: ok (2 warnings)"
+    assert lines[-1] == f"{env}: ok (1 warning)"
+
+
+def test_conda_packages_with_docker_steps_are_refused_by_build_with_the_reason(tmp_path):
+    """README: "conda packages together with a Dockerfile, build context or Docker steps, have no
+    builder yet: … preview and `mlenv build` refuse them with that reason"."""
+    env = write(tmp_path / "env.yml", f"image: registry.example/base/python@{DIGEST}\n"
+                "docker: {steps: ['RUN true']}\nconda: {channels: [conda-forge], dependencies: [python=3.11, numpy=1.26]}\n")
+    assert run("validate", "--offline", str(env)).returncode == 0
     built = run("build", str(env), "--registry", f"oci:{tmp_path / 'out'}")
-    assert built.returncode == 2 and "need a conda builder" in built.stderr and "Traceback" not in built.stderr
+    assert built.returncode == 2 and "are not built yet" in built.stderr and "Traceback" not in built.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -57,16 +57,13 @@ def test_the_same_definition_passes_both_when_whole(stack, tmp_path):
     assert stack.preview("whole", EnvironmentProvider(), sdk_inputs(env)).op == "create"
 
 
-def test_conda_packages_pass_validate_and_preview_refuses_them_with_the_reason_validate_warns(stack, tmp_path):
+def test_conda_packages_pass_validate_and_preview_alike(stack, tmp_path):
     env = tmp_path / "env.yml"
     env.write_text(f"image: {PINNED}\nconda: {{channels: [conda-forge], dependencies: [python=3.11, numpy=1.26]}}\n")
     assert validate(env) == (0, [])
-    warned = subprocess.run([sys.executable, "-m", "mlenv.cli", "validate", "--offline", str(env)], capture_output=True, text=True).stdout
     preview = stack.preview("conda", EnvironmentProvider(), sdk_inputs(env))
-    assert preview.op == "failed"
-    ((prop, reason),) = preview.failures
-    assert prop == "conda" and reason.startswith("conda.dependencies: conda packages (numpy 1.26.*) need a conda builder")
-    assert f"{env}: warning: {reason}" in warned.splitlines()
+    assert preview.op == "create" and not preview.failures
+    assert preview.checked_inputs["conda"] == {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy 1.26.*"]}
 
 
 def test_a_curated_reference_fails_preview_saying_it_is_not_shipped(stack, tmp_path):

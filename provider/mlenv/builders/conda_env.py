@@ -11,7 +11,6 @@ reads as a conda environment (`conda list -p`, mamba, pixi) with an empty, deter
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -22,7 +21,8 @@ from typing import Callable
 
 from mlenv.cache import cache_root
 from mlenv.diagnostics.errors import BuildError
-from mlenv.resolve.conda_lock import CondaLock, CondaRecord
+from mlenv.resolve.conda_lock import CondaLock, CondaRecord, is_rattler_error, run_async
+from mlenv.resolve.target import PythonFacts
 
 HOST_KEYS = ("extracted_package_dir", "package_tarball_full_path", "link", "requested_spec", "requested_specs", "indexed_timestamp")
 RATTLER_MARKERS = {"CACHEDIR.TAG"}  # rattler's own marker files, not part of the environment
@@ -40,10 +40,10 @@ def plan_groups(records: tuple[CondaRecord, ...], budget: int = CONDA_LAYER_BUDG
 
 
 def layer_key(group: list[CondaRecord], lock: CondaLock, prefix: str, builder: str) -> str:
-    """A layer's cache key: its packages' bytes, the prefix they are relocated to, and for noarch
-    python packages the Python they are installed for."""
+    """A layer's cache key: its packages' bytes and URLs (conda-meta records them), the prefix they
+    are relocated to, and for noarch python packages the Python they are installed for."""
     python = lock.python()
-    parts = [builder, "conda", prefix, *(r.sha256 for r in group)]
+    parts = [builder, "conda", prefix, *(f"{r.sha256} {r.url}" for r in group)]  # the URL is in conda-meta
     if any(r.noarch == "python" for r in group) and python:
         parts.append(python.sha256)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
@@ -57,10 +57,12 @@ def install(rattler_records: list, archives: dict[str, Path], stage: Path, prefi
         record.url = archives[record.name.normalized].as_uri()
     with tempfile.TemporaryDirectory(prefix="mlenv-conda-pkgs-") as package_cache:
         try:
-            asyncio.run(rattler.install(rattler_records, target_prefix=stage, cache_dir=Path(package_cache),
+            run_async(rattler.install(rattler_records, target_prefix=stage, cache_dir=Path(package_cache),
                                         platform=rattler.Subdir("linux-64"), execute_link_scripts=False,
                                         show_progress=False, alternative_target_prefix=prefix))
-        except Exception as error:  # noqa: BLE001 - rattler's own exception types
+        except Exception as error:
+            if not is_rattler_error(error):
+                raise
             raise BuildError("conda", f"installing the environment failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
                              "report it with the saved log; the packages may be damaged or not relocatable", rule="conda.unsatisfiable", output=str(error)) from None
 
@@ -153,3 +155,33 @@ def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str,
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+def conda_layers(request, base, base_store) -> tuple[CondaLock, PythonFacts | None, list]:
+    """Solve for the base image (its glibc), download, install relocated to the image prefix, and
+    pack: the conda lock, the Python it brought (for the pip section on top), and the layers."""
+    from mlenv.definition.model import ENV_PREFIX
+    from mlenv.identity.hashing import BUILDER_VERSION
+    from mlenv.oci.base_image import base_glibc
+    from mlenv.oci.layers import cached_layer
+    from mlenv.resolve.conda_download import fetch_packages
+    from mlenv.resolve.conda_lock import solve
+    from mlenv.resolve.conda_target import CondaTarget
+
+    spec, log = request.spec, request.log
+    glibc = base_glibc(base, base_store)
+    target = CondaTarget.for_image(glibc)
+    log(f"solving conda packages for {target.subdir} ({', '.join('='.join(v[:2]) for v in target.virtual_packages())})")
+    lock, records = solve(spec.conda, target, python_version=spec.python.version, cache_dir=str(cache_root() / "conda-repodata"))
+    log(f"locked {len(lock.records)} conda packages: " + ", ".join(r.pin for r in lock.records))
+    archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
+    layers = pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=cached_layer, builder=BUILDER_VERSION)
+    python = lock.python()
+    facts = None
+    if python:
+        minor = ".".join(python.version.split(".")[:2])
+        facts = PythonFacts(version=minor, interpreter=f"{ENV_PREFIX}/bin/python{minor}", glibc=glibc)
+    elif spec.pip.installs_anything:
+        raise BuildError("conda.dependencies", "the environment has pip packages but its conda packages bring no Python",
+                         "add python=3.X to the conda dependencies", rule="image.no-python")
+    return lock, facts, layers

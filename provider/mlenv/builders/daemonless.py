@@ -23,19 +23,27 @@ class DaemonlessBuilder:
             base_store = open_store(base_ref, request.base_credentials(base_ref))
             resources.callback(base_store.close)
             base = resolve_base(base_ref, base_store)
-            python, wheels, layers = None, [], []
-            if not spec.python.user_managed_dependencies:  # else: bring your own container, install nothing
+            python, wheels, layers, conda = None, [], [], None
+            if spec.conda and spec.conda.packages:  # a conda environment: it brings its own Python
+                from mlenv.builders.conda_env import conda_layers
+
+                conda, python, layers = conda_layers(request, base, base_store)
+                if spec.pip.installs_anything:
+                    wheels, pip_layers = _pip_layers(request, python, venv=False)
+                    layers += pip_layers
+            elif not spec.python.user_managed_dependencies:  # else: bring your own container, install nothing
                 python = python_facts(base, base_store)
                 log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
                 check_python(spec.python.version, python)
                 wheels, layers = _pip_layers(request, python)
-            config = img.build_config(base, layers, spec.variables, venv=python is not None)
-            lock = Lock(base.digest, python, tuple(wheels))
+            config = img.build_config(base, layers, spec.variables, venv=python is not None, conda=conda is not None)
+            lock = Lock(base.digest, python, tuple(wheels), conda)
             return ImageParts(base=base, base_store=base_store, layers=tuple(layers), config=config, lock=lock, resources=resources.pop_all())
 
 
-def _pip_layers(request: BuildRequest, python) -> tuple[list, list]:
-    """The locked wheels, and the layers: the venv skeleton, then the wheels in their planned groups."""
+def _pip_layers(request: BuildRequest, python, *, venv: bool = True) -> tuple[list, list]:
+    """The locked wheels, and the layers: the venv skeleton (not for a conda environment, whose
+    prefix is the environment), then the wheels in their planned groups."""
     from mlenv.builders.pip_layers import package_layer, plan_layers, venv_layer
     from mlenv.resolve.pip_lock import resolve
     from mlenv.resolve.wheel_download import fetch_wheels
@@ -43,6 +51,6 @@ def _pip_layers(request: BuildRequest, python) -> tuple[list, list]:
     wheels = resolve(request.spec.pip, python, request.index)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
     files = fetch_wheels(wheels, request.index)
-    layers = [venv_layer(python.version, python.interpreter)]
+    layers = [venv_layer(python.version, python.interpreter)] if venv else []
     layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
     return wheels, layers

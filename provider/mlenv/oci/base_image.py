@@ -76,7 +76,34 @@ def python_facts(base: BaseImage, store) -> PythonFacts:
     return facts
 
 
+def base_glibc(base: BaseImage, store) -> str:
+    """The base image's glibc version (from dpkg's status), for images that need not hold a Python:
+    a conda environment brings its own interpreter."""
+    cached = cache_root() / "base" / f"{base.digest.split(':')[1]}.glibc"
+    if cached.exists():
+        return cached.read_text().strip() or DEFAULT_GLIBC
+    _, dpkg_status = _scan_layers(base, store)
+    glibc = _LIBC6.search(dpkg_status)
+    atomic_write(cached, [(glibc.group(1) if glibc else DEFAULT_GLIBC).encode()])
+    return glibc.group(1) if glibc else DEFAULT_GLIBC
+
+
 def _facts_from_layers(base: BaseImage, store) -> PythonFacts:
+    pythons, dpkg_status = _scan_layers(base, store)
+    if not pythons:
+        raise BuildError(
+            "image",
+            f"base image {base.ref} has no Python 3 interpreter (looked for /usr/bin/python3.N and /usr/local/bin/python3.N)",
+            "choose a base image with Python 3 installed (e.g. Debian with python3 and python3-venv), or let conda bring one (python=3.X in a conda file)",
+            rule="image.no-python",
+        )
+    path, minor = max(pythons.items(), key=lambda item: (int(item[1]), item[0].startswith("usr/local")))
+    glibc = _LIBC6.search(dpkg_status)
+    return PythonFacts(f"3.{minor}", "/" + path, glibc.group(1) if glibc else DEFAULT_GLIBC)
+
+
+def _scan_layers(base: BaseImage, store) -> tuple[dict[str, str], str]:
+    """The Python interpreters the image holds (path -> minor version) and dpkg's status file."""
     pythons: dict[str, str] = {}
     dpkg_status = ""
     for layer in base.layers:
@@ -91,16 +118,7 @@ def _facts_from_layers(base: BaseImage, store) -> PythonFacts:
                     pythons[name] = _PYTHON.match(name).group(2)
                 elif name == "var/lib/dpkg/status" and member.isfile():
                     dpkg_status = tar.extractfile(member).read().decode("utf-8", "replace")
-    if not pythons:
-        raise BuildError(
-            "image",
-            f"base image {base.ref} has no Python 3 interpreter (looked for /usr/bin/python3.N and /usr/local/bin/python3.N)",
-            "choose a base image with Python 3 installed (e.g. Debian with python3 and python3-venv)",
-            rule="image.no-python",
-        )
-    path, minor = max(pythons.items(), key=lambda item: (int(item[1]), item[0].startswith("usr/local")))
-    glibc = _LIBC6.search(dpkg_status)
-    return PythonFacts(f"3.{minor}", "/" + path, glibc.group(1) if glibc else DEFAULT_GLIBC)
+    return pythons, dpkg_status
 
 
 def _open_layer(path: Path) -> tarfile.TarFile:

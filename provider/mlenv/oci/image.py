@@ -32,15 +32,16 @@ def descriptor(media_type: str, data: bytes) -> dict:
     return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], *, venv: bool = True) -> dict:
+def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], *, venv: bool = True, conda: bool = False) -> dict:
     """The base config plus our layers and env (the identity labels come last, `labelled`). Without a
-    venv (user-managed dependencies, "bring your own container") PATH stays the base image's."""
+    venv (user-managed dependencies, "bring your own container") PATH stays the base image's; a conda
+    environment gets PATH and CONDA_PREFIX, as `conda activate` sets them."""
     config = copy.deepcopy(base.config)
     config["created"] = CREATED
     config.setdefault("architecture", "amd64")
     config.setdefault("os", "linux")
     runtime = config.setdefault("config", {})
-    runtime["Env"] = _environment(runtime.get("Env") or [], variables, venv)
+    runtime["Env"] = _environment(runtime.get("Env") or [], variables, "conda" if conda else "venv" if venv else None)
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] += [layer.diff_id for layer in layers]
     config["history"] = (config.get("history") or []) + [{"created": CREATED, "created_by": layer.created_by} for layer in layers]
     return config
@@ -54,12 +55,12 @@ def labelled(config: dict, labels: dict[str, str]) -> bytes:
     return to_json(config)
 
 
-def _environment(base_env: list[str], variables: dict[str, str], venv: bool) -> list[str]:
+def _environment(base_env: list[str], variables: dict[str, str], kind: str | None) -> list[str]:
     env = dict(item.split("=", 1) for item in base_env if "=" in item)
-    if venv:
+    if kind:
         base_path = env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         env["PATH"] = f"{ENV_PREFIX}/bin:{base_path}"
-        env["VIRTUAL_ENV"] = ENV_PREFIX
+        env["CONDA_PREFIX" if kind == "conda" else "VIRTUAL_ENV"] = ENV_PREFIX
     env.update(variables)
     return [f"{key}={value}" for key, value in env.items()]
 

@@ -82,13 +82,31 @@ def _run_solver(channels, specs, target: CondaTarget, settings: ChannelSettings,
     sources = [rattler.Channel(expand(settings.mirror_for(url))) for url in channels]
     gateway = rattler.Gateway(cache_dir=cache_dir, show_progress=False)
     try:
-        return asyncio.run(rattler.solve(sources, specs, gateway=gateway, platforms=[target.subdir, "noarch"],
+        return run_async(rattler.solve(sources, specs, gateway=gateway, platforms=[target.subdir, "noarch"],
                                          virtual_packages=target.rattler_virtual_packages(),
                                          channel_priority=rattler.ChannelPriority.Strict))
     except Exception as error:
-        if not type(error).__module__.startswith("rattler"):
+        if not is_rattler_error(error):
             raise
-        raise _explained(error, channels, specs) from None
+        raise _explained(error, channels, sources, target, gateway) from None
+
+
+def is_rattler_error(error: Exception) -> bool:
+    """One of rattler's own exceptions (a solver, gateway, install… failure), not a bug of ours."""
+    import rattler.exceptions
+
+    kinds = tuple(v for v in vars(rattler.exceptions).values() if isinstance(v, type) and issubclass(v, Exception))
+    return isinstance(error, kinds)
+
+
+def run_async(coroutine):
+    """Run one of rattler's coroutines on a private event loop: `asyncio.run` would leave the calling
+    thread without a current loop, which the Pulumi SDK in the same process still asks for."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 def _record(record) -> CondaRecord:
@@ -100,29 +118,58 @@ def _record(record) -> CondaRecord:
                        file_name=record.file_name, url=public_url(str(record.url)), sha256=sha, size=int(record.size or 0), noarch=kind)
 
 
-def _explained(error: Exception, channels, specs) -> BuildError:
-    """rattler's own message, redacted, as one explanation with the rule that matches it."""
+def _explained(error: Exception, channels, sources, target: CondaTarget, gateway) -> BuildError:
+    """rattler's own message, without tokens, as one explanation with the rule that matches it."""
     text = public_url(str(error))
     shown = ", ".join(public_url(c) for c in channels)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
-    if re.search(r"401|403|[Uu]nauthori[sz]ed|[Ff]orbidden", text):
-        return BuildError("conda.channels", f"a channel refused access ({first})", "check the channel token or credentials (MLENV_CONDA_* variables, ${VAR} in the channel URL)",
-                          rule="conda.channel", output=text)
-    if "FetchRepoData" in type(error).__name__ or re.search(r"error sending request|[Cc]onnection refused|dns error|404|not found", text) and "cannot be installed" not in text and "No candidates" not in text:
+    first = " ".join(text.split())[:300] or type(error).__name__
+    if type(error).__name__ == "GatewayError":
+        if re.search(r"\b(401|403)\b|[Uu]nauthori[sz]ed|[Ff]orbidden", text):
+            return BuildError("conda.channels", f"a channel refused access ({first})",
+                              "check the channel token or credentials (${VAR} in the channel URL, set in the environment)", rule="conda.channel", output=text)
         return BuildError("conda.channels", f"cannot read the channel repodata from {shown} ({first})",
                           "check the channel name or URL and the network; named channels go through the channel alias (MLENV_CONDA_CHANNEL_ALIAS)",
                           rule="conda.channel", output=text)
-    missing = re.search(r"No candidates were found for (\S+)", text)
+    glibc = re.search(r"(\S+) (\S+) would require\s*(?:└─\s*)?__glibc ([<>=!~]+[0-9.]+)", text)
+    if glibc:
+        package, version, needed = glibc.groups()
+        return BuildError("conda.dependencies", f"{package} {version} needs __glibc {needed}, the base image has glibc {target.glibc}",
+                          f"use a base image with a newer glibc, or pin an older build of {package}", rule="conda.glibc-too-old", output=text)
+    missing = re.search(r"No candidates were found for ([A-Za-z0-9._-]+)(?: ([^.\n]+))?", text)
     if missing:
-        return BuildError("conda.dependencies", f"{missing.group(1)} is not in the channels ({shown})",
-                          f"check the package name and the channels; close names: {_close_names(missing.group(1), specs)}",
-                          rule="conda.package-not-found", output=text)
-    return BuildError("conda.dependencies", "the conda specs cannot be satisfied together: " + " ".join(text.split())[:600],
-                      "relax or change the conflicting pins named above (or the base image, if __glibc is named)", rule="conda.unsatisfiable", output=text)
+        name, wanted = missing.group(1), (missing.group(2) or "").strip(" *")
+        versions = _versions(name, sources, gateway, target)
+        if versions:
+            return BuildError("conda.dependencies", f"no version of {name} in the channels matches {name} {wanted} (versions there: {', '.join(versions)})",
+                              f"pin a version of {name} that exists", rule="conda.package-not-found", output=text)
+        close = _close_names(name, sources, gateway, target)
+        hint = f"close names there: {close}" if close else "check the package name and that the channel hosts it"
+        return BuildError("conda.dependencies", f"{name} is not in the channels ({shown})", hint, rule="conda.package-not-found", output=text)
+    return BuildError("conda.dependencies", f"the conda specs cannot be satisfied together: {first}",
+                      "relax or change the conflicting pins named above", rule="conda.unsatisfiable", output=text)
 
 
-def _close_names(name: str, specs) -> str:
+def _versions(name: str, sources, gateway, target: CondaTarget) -> list[str]:
+    """The versions of `name` the channels hold, oldest first (none: the name itself is unknown)."""
+    try:
+        found = run_async(gateway.query(sources, [target.subdir, "noarch"], [name], recursive=False))
+    except Exception as error:  # noqa: BLE001 - only a hint
+        if not is_rattler_error(error):
+            raise
+        return []
+    from rattler import Version
+
+    return sorted({str(r.version) for channel in found for r in channel}, key=Version)
+
+
+def _close_names(name: str, sources, gateway, target: CondaTarget) -> str:
+    """Package names in the channels that look like `name` (a typo, a PyPI name for a conda one)."""
     import difflib
 
-    names = [re.split(r"[ =<>!~\[]", s, maxsplit=1)[0] for s in specs]
-    return ", ".join(difflib.get_close_matches(name, names, n=3)) or "none among the specs"
+    try:
+        found = run_async(gateway.names(sources, [target.subdir, "noarch"]))
+    except Exception as error:  # noqa: BLE001 - only a hint: no names is no hint
+        if not is_rattler_error(error):
+            raise
+        return ""
+    return ", ".join(difflib.get_close_matches(name, [n.normalized for n in found], n=3, cutoff=0.6))

@@ -192,10 +192,12 @@ def test_windows_and_other_platforms():
 
 def test_what_this_release_cannot_build_fails_in_preview():
     conda = {"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}}
-    refused = ("conda.dependencies: conda packages (numpy 1.26.*) need a conda builder, which this release does not include yet, so preview and build refuse them. "
-               "Fix: install Python packages through pip (the conda file's pip: section), or use a base image that already holds them")
-    assert [e.headline for e in findings(from_mapping(conda), building=True).errors] == [refused]
-    assert errors_of(conda) == [] and refused in warnings_of(conda)  # mlenv validate: accepted, with the reason preview gives
+    assert findings(from_mapping(conda), building=True).errors == [] and errors_of(conda) == []  # the daemonless builder builds it
+    with_steps = {**conda, "docker": {"steps": ["RUN true"]}}
+    refused = ("conda.dependencies: conda packages (numpy 1.26.*) together with a Dockerfile, build context or Docker steps are not built yet, so preview and build refuse them. "
+               "Fix: move the Docker steps into the base image and keep the conda file (the daemonless builder installs it), or install the Python packages through pip")
+    assert [e.headline for e in findings(from_mapping(with_steps), building=True).errors] == [refused]
+    assert errors_of(with_steps) == [] and refused in warnings_of(with_steps)  # mlenv validate: accepted, with the reason preview gives
     spark = {"image": BASE, "spark": {"packages": ["com.example:lib_2.12:1.0"]}}
     assert [e.where for e in findings(from_mapping(spark), building=True).errors] == ["spark.packages"] and errors_of(spark) == []
     assert errors_of({"dockerfile": DOCKERFILE}) == []
