@@ -1,6 +1,7 @@
 """`mlenv`: the same pipeline as the provider, without Pulumi.
 
   mlenv build FILE [--registry REPO] [--index-url URL] [--json]
+  mlenv lock FILE [--format explicit|requirements|pixi] [-o OUT]
   mlenv hash FILE
   mlenv validate FILE...
   mlenv diff OLD NEW [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
     build.add_argument("--json", action="store_true", help="print the outputs as JSON")
     build.set_defaults(run=_build)
+
+    lock = commands.add_parser("lock", help="resolve an environment without building it, and write its lock for other tools")
+    lock.add_argument("file", help="environment YAML file")
+    lock.add_argument("--format", choices=("explicit", "requirements", "pixi"), default="explicit",
+                      help="explicit: conda's @EXPLICIT list (wheels as comments); requirements: the wheels with hashes; pixi: a pixi.lock")
+    lock.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    lock.add_argument("--registry", default=default_registry(), help="the repository builds go to (its login may serve the base image)")
+    lock.add_argument("--index-url", help="package index (default: as for build)")
+    lock.set_defaults(run=_lock)
 
     hash_ = commands.add_parser("hash", help="print the definition hash of an environment file")
     hash_.add_argument("file")
@@ -99,6 +109,22 @@ def _build(args) -> int:
     return 0
 
 
+def _lock(args) -> int:
+    from mlenv.definition.load import load_file
+    from mlenv.pipeline import resolve_lock
+    from mlenv.resolve import lock_files
+
+    lock, conda_records = resolve_lock(load_file(args.file), args.registry, registry_credentials(), index_settings(args.index_url),
+                                       log=lambda line: print(line, file=sys.stderr))
+    text = lock_files.requirements(lock) if args.format == "requirements" else getattr(lock_files, args.format)(lock, conda_records)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _hash(args) -> int:
     from mlenv.identity.hashing import definition_hash
     from mlenv.definition.load import load_file
@@ -108,7 +134,7 @@ def _hash(args) -> int:
 
 
 def _validate(args) -> int:
-    from mlenv.resolve.pip_lock import preview_versions
+    from mlenv.resolve.preview import locked_versions
     from mlenv.definition.load import load_file
     from mlenv.definition.rules import findings
 
@@ -117,7 +143,7 @@ def _validate(args) -> int:
     for path in args.files:
         try:
             spec = load_file(path)
-            found = findings(spec, None if args.offline else preview_versions(spec, index))
+            found = findings(spec, None if args.offline else locked_versions(spec, index))
         except MlenvError as error:
             print(f"{path}: error: {error}")
             failed = True

@@ -75,6 +75,33 @@ def build(
     return result
 
 
+def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credentials | None = None,
+                 index: IndexSettings | None = None, log: Callable[[str], None] = lambda line: None):
+    """What a build of `spec` would install, resolved and not built (`mlenv lock`): the `Lock` and
+    rattler's conda records. Only for the daemonless builder: a Dockerfile's own steps lock nothing."""
+    from contextlib import ExitStack
+
+    from mlenv.builders.daemonless import resolve_environment
+    from mlenv.definition.model import builder_of
+    from mlenv.definition.rules import findings
+    from mlenv.diagnostics.errors import SpecError
+
+    findings(spec, building=True).raise_first()
+    if builder_of(spec) == "docker":
+        raise SpecError("lock", "a Dockerfile, build context or Docker steps install what their own steps say: there is nothing for mlenv to lock",
+                        "lock a definition of base image + conda and/or pip packages")
+    hash_hex = definition_hash(spec)
+    index = (index or index_settings()).for_definition(spec.pip)
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets()])
+    request = BuildRequest(spec=spec, target=parse_repository(repository), definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
+    try:
+        with ExitStack() as resources:
+            resolved = resolve_environment(request, resources)
+    except BuildError as error:
+        raise diagnosed(error, buildlog) from None
+    return resolved.lock, resolved.conda_records
+
+
 def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
     """The error with its diagnosis and evidence, the whole log saved beside it."""
     from mlenv.diagnostics.diagnose import diagnose

@@ -177,11 +177,11 @@ def _warn(resource: Environment, specs: list) -> None:
     errors are the provider check's to report. What unpinned packages would lock to is asked of the
     index once, for the effective definition, and only in preview: an update run skips the resolve."""
     from mlenv.resolve.index import IndexSettings
-    from mlenv.resolve.pip_lock import preview_versions
+    from mlenv.resolve.preview import locked_versions
     from mlenv.definition.rules import findings
 
     shown = set()
-    locked = preview_versions(specs[-1], IndexSettings.from_environment()) if specs and pulumi.runtime.is_dry_run() else {}
+    locked = locked_versions(specs[-1], IndexSettings.from_environment()) if specs and pulumi.runtime.is_dry_run() else {}
     for spec in specs:
         for warning in findings(spec, locked, building=True).warnings:  # building: what preview refuses is its error, not a warning too
             if warning.headline not in shown:

@@ -4,6 +4,7 @@ image prefix, one layer per package, pip on top; run in a real Docker engine on 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tarfile
 
@@ -83,7 +84,7 @@ def test_one_layer_per_package_and_no_host_path_in_any_layer(built, registry, bu
             assert needle not in data, (needle, created)
     metas = {}
     for data in layers:
-        with tarfile.open(fileobj=__import__("io").BytesIO(data)) as tar:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar:
                 if member.name.startswith("opt/env/conda-meta/") and member.name.endswith(".json"):
                     metas[member.name] = json.loads(tar.extractfile(member).read())
@@ -142,3 +143,24 @@ def test_unreachable_channel_and_wrong_token_are_one_message_each(registry, debi
     result = build(good, f"{registry.host}/envs/conda-channel", index=index_settings)
     assert "tinylib==2.0=0" in result.packages
     assert token not in json.dumps(result.outputs())
+
+
+def test_the_prefix_of_a_built_image_reads_back_as_the_same_environment(built, registry, debian_without_python_image, conda_channel, index_settings, tmp_path):
+    """from_existing_conda_environment on the image's own /opt/env (unpacked from our layers) pins
+    every package exactly; building that gives the same package set."""
+    from mlenv.definition.conda_file import python_match_spec
+    from mlenv.definition.conda_prefix import read_existing_environment
+
+    root = tmp_path / "unpacked"
+    for data in our_layers(registry, built):
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(root, filter="tar")
+    conda = read_existing_environment(str(root / "opt" / "env"))
+    channel = conda_channel.url.rstrip("/")
+    assert conda.channels == (channel,)
+    assert f'tinylib ==2.0 0[channel="{channel}/"]' in conda.packages and len(conda.packages) == 6  # pip and python apart
+    assert conda.pip_lines == ("six==1.16.0",)
+    mapping = {"image": debian_without_python_image, "conda": {"channels": list(conda.channels),
+               "dependencies": [*map(python_match_spec, conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}}
+    again = build(from_mapping(mapping), f"{registry.host}/envs/conda-roundtrip", index=index_settings)
+    assert sorted(again.packages) == sorted(built.packages)

@@ -157,14 +157,11 @@ def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str,
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def conda_layers(request, base, base_store) -> tuple[CondaLock, PythonFacts | None, list]:
-    """Solve for the base image (its glibc), download, install relocated to the image prefix, and
-    pack: the conda lock, the Python it brought (for the pip section on top), and the layers."""
+def solve_environment(request, base, base_store) -> tuple[CondaLock, list, PythonFacts | None]:
+    """The conda lock for the base image (its glibc), rattler's records for the install, and the
+    Python the environment brings (the pip section on top is resolved for it)."""
     from mlenv.definition.model import ENV_PREFIX
-    from mlenv.identity.hashing import BUILDER_VERSION
     from mlenv.oci.base_image import base_glibc
-    from mlenv.oci.layers import cached_layer
-    from mlenv.resolve.conda_download import fetch_packages
     from mlenv.resolve.conda_lock import solve
     from mlenv.resolve.conda_target import CondaTarget
 
@@ -174,14 +171,22 @@ def conda_layers(request, base, base_store) -> tuple[CondaLock, PythonFacts | No
     log(f"solving conda packages for {target.subdir} ({', '.join('='.join(v[:2]) for v in target.virtual_packages())})")
     lock, records = solve(spec.conda, target, python_version=spec.python.version, cache_dir=str(cache_root() / "conda-repodata"))
     log(f"locked {len(lock.records)} conda packages: " + ", ".join(r.pin for r in lock.records))
-    archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
-    layers = pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=cached_layer, builder=BUILDER_VERSION)
     python = lock.python()
-    facts = None
     if python:
         minor = ".".join(python.version.split(".")[:2])
-        facts = PythonFacts(version=minor, interpreter=f"{ENV_PREFIX}/bin/python{minor}", glibc=glibc)
-    elif spec.pip.installs_anything:
+        return lock, records, PythonFacts(version=minor, interpreter=f"{ENV_PREFIX}/bin/python{minor}", glibc=glibc)
+    if spec.pip.installs_anything:
         raise BuildError("conda.dependencies", "the environment has pip packages but its conda packages bring no Python",
                          "add python=3.X to the conda dependencies", rule="image.no-python")
-    return lock, facts, layers
+    return lock, records, None
+
+
+def pack_conda(lock: CondaLock, records: list, log) -> list:
+    """Download (verified) and pack the solved environment into its layers."""
+    from mlenv.definition.model import ENV_PREFIX
+    from mlenv.identity.hashing import BUILDER_VERSION
+    from mlenv.oci.layers import cached_layer
+    from mlenv.resolve.conda_download import fetch_packages
+
+    archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
+    return pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=cached_layer, builder=BUILDER_VERSION)

@@ -5,6 +5,7 @@ base's own layers (builders/pip_layers.py), so the same lock gives the same imag
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 
 from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.definition.reference import parse_reference
@@ -15,42 +16,69 @@ from mlenv.resolve.lock import Lock
 from mlenv.resolve.target import check_python
 
 
+@dataclass
+class Resolved:
+    """Everything a build installs, resolved and not yet installed: what `mlenv lock` writes."""
+
+    base: object
+    base_store: object
+    lock: Lock
+    conda_records: list = field(default_factory=list)  # rattler's records, real URLs: for install only
+
+
 class DaemonlessBuilder:
     def build(self, request: BuildRequest) -> ImageParts:
-        spec, log = request.spec, request.log
-        base_ref = parse_reference(spec.image)
         with ExitStack() as resources:
-            base_store = open_store(base_ref, request.base_credentials(base_ref))
-            resources.callback(base_store.close)
-            base = resolve_base(base_ref, base_store)
-            python, wheels, layers, conda = None, [], [], None
-            if spec.conda and spec.conda.packages:  # a conda environment: it brings its own Python
-                from mlenv.builders.conda_env import conda_layers
+            resolved = resolve_environment(request, resources)
+            lock, spec = resolved.lock, request.spec
+            layers = []
+            if lock.conda is not None:  # a conda environment: it brings its own Python
+                from mlenv.builders.conda_env import pack_conda
 
-                conda, python, layers = conda_layers(request, base, base_store)
-                if spec.pip.installs_anything:
-                    wheels, pip_layers = _pip_layers(request, python, venv=False)
-                    layers += pip_layers
-            elif not spec.python.user_managed_dependencies:  # else: bring your own container, install nothing
-                python = python_facts(base, base_store)
-                log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
-                check_python(spec.python.version, python)
-                wheels, layers = _pip_layers(request, python)
-            config = img.build_config(base, layers, spec.variables, venv=python is not None, conda=conda is not None)
-            lock = Lock(base.digest, python, tuple(wheels), conda)
-            return ImageParts(base=base, base_store=base_store, layers=tuple(layers), config=config, lock=lock, resources=resources.pop_all())
+                layers = pack_conda(lock.conda, resolved.conda_records, request.log)
+            if lock.python is not None and (lock.wheels or lock.conda is None):
+                layers += _pip_layers(request, lock, venv=lock.conda is None)
+            config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
+            return ImageParts(base=resolved.base, base_store=resolved.base_store, layers=tuple(layers), config=config, lock=lock,
+                              resources=resources.pop_all())
 
 
-def _pip_layers(request: BuildRequest, python, *, venv: bool = True) -> tuple[list, list]:
-    """The locked wheels, and the layers: the venv skeleton (not for a conda environment, whose
-    prefix is the environment), then the wheels in their planned groups."""
-    from mlenv.builders.pip_layers import package_layer, plan_layers, venv_layer
+def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved:
+    """The base image, and the exact packages for it: conda records (solved for the base's glibc)
+    and wheels (for the environment's Python: conda's, else the base image's)."""
+    spec, log = request.spec, request.log
+    base_ref = parse_reference(spec.image)
+    base_store = open_store(base_ref, request.base_credentials(base_ref))
+    resources.callback(base_store.close)
+    base = resolve_base(base_ref, base_store)
+    python, conda, records = None, None, []
+    if spec.conda and spec.conda.packages:
+        from mlenv.builders.conda_env import solve_environment
+
+        conda, records, python = solve_environment(request, base, base_store)
+    elif not spec.python.user_managed_dependencies:  # else: bring your own container, install nothing
+        python = python_facts(base, base_store)
+        log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
+        check_python(spec.python.version, python)
+    wheels = _resolve_wheels(request, python) if python and spec.pip.installs_anything else []
+    return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda), records)
+
+
+def _resolve_wheels(request: BuildRequest, python) -> list:
     from mlenv.resolve.pip_lock import resolve
-    from mlenv.resolve.wheel_download import fetch_wheels
 
     wheels = resolve(request.spec.pip, python, request.index)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
+    return wheels
+
+
+def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list:
+    """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
+    is the environment), then the wheels in their planned groups."""
+    from mlenv.builders.pip_layers import package_layer, plan_layers, venv_layer
+    from mlenv.resolve.wheel_download import fetch_wheels
+
+    python, wheels = lock.python, list(lock.wheels)
     files = fetch_wheels(wheels, request.index)
     layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
-    return wheels, layers
+    return layers + [package_layer(group, files, python.version) for group in plan_layers(wheels)]

@@ -204,21 +204,30 @@ def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
             name = canonicalize_name(requirement.name)
             will = f"it would lock to {name}=={locked[name]} today" if name in locked else "it locks to the newest matching version at the first build"
             warnings.append(SpecWarning(f"pip.{name}", f"unpinned ({requirement}): {will}", f"pin it ({name}=={locked.get(name, 'X.Y.Z')}) so a rebuild elsewhere gets the same version"))
-    return warnings + _unpinned_conda(spec)
+    return warnings + _unpinned_conda(spec, locked)
 
 
-def _unpinned_conda(spec) -> list[SpecWarning]:
-    """A bare name (or `name *`) is unpinned; any version constraint (`numpy=1.26`, `numpy>=1.20`)
-    is the user's pin. The packages are canonical match specs (`numpy 1.26.*`), read back by rattler."""
+def unpinned_conda_names(spec) -> list[tuple[str, str]]:
+    """(as written with its channel, name) of each conda package given as a bare name (or `name *`);
+    any version constraint (`numpy=1.26`, `numpy>=1.20`) is the user's pin. The packages are canonical
+    match specs (`numpy 1.26.*`), read back by rattler."""
     if not spec.conda or not spec.conda.packages:
         return []
     from rattler import MatchSpec
 
-    warnings = []
+    found = []
     for package in spec.conda.packages:
         if MatchSpec(package).version in (None, "*"):
             named = package.split(" ")[0]  # [channel::]name
-            name = named.rsplit("::", 1)[-1]
-            warnings.append(SpecWarning(f"conda.{name}", "unpinned: conda picks the newest version at build time",
-                                        f"pin it in conda syntax, e.g. {named}=X.Y or \"{named}>=X.Y,<Z\""))
+            found.append((named, named.rsplit("::", 1)[-1]))
+    return found
+
+
+def _unpinned_conda(spec, locked: dict[str, str]) -> list[SpecWarning]:
+    warnings = []
+    for named, name in unpinned_conda_names(spec):
+        version = locked.get(f"conda:{name}")
+        will = f"it would lock to {name}={version} today" if version else "conda picks the newest version at build time"
+        example = f"{named}={version}" if version else f"{named}=X.Y or \"{named}>=X.Y,<Z\""
+        warnings.append(SpecWarning(f"conda.{name}", f"unpinned: {will}", f"pin it in conda syntax, e.g. {example}"))
     return warnings

@@ -19,7 +19,7 @@ import yaml
 
 DEFAULT_ALIAS = "https://conda.anaconda.org"
 DEFAULT_DEFAULTS = "https://repo.anaconda.com/pkgs/main"
-_TOKEN = re.compile(r"/t/[^/]+(?=/)")
+_TOKEN = re.compile(r"/t/[^/]+(?=/|$)")
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
 
 

@@ -30,6 +30,7 @@ class CondaRecord:
     sha256: str
     size: int
     noarch: str = ""  # "python", "generic" or ""
+    md5: str = ""     # conda's explicit files name a package by URL#md5
 
     @property
     def pin(self) -> str:
@@ -115,7 +116,8 @@ def _record(record) -> CondaRecord:
     sha = record.sha256.hex() if isinstance(record.sha256, (bytes, bytearray)) else str(record.sha256 or "")
     return CondaRecord(name=record.name.normalized, version=str(record.version), build=str(record.build),
                        channel=public_url(str(record.channel or "")).rstrip("/"), subdir=str(record.subdir),
-                       file_name=record.file_name, url=public_url(str(record.url)), sha256=sha, size=int(record.size or 0), noarch=kind)
+                       file_name=record.file_name, url=public_url(str(record.url)), sha256=sha, size=int(record.size or 0), noarch=kind,
+                       md5=record.md5.hex() if isinstance(record.md5, (bytes, bytearray)) else str(record.md5 or ""))
 
 
 def _explained(error: Exception, channels, sources, target: CondaTarget, gateway) -> BuildError:

@@ -34,6 +34,7 @@ def test_tokens_and_passwords_never_shown():
     url = "https://user:pa55@host.test/t/tok-123/private/linux-64/a-1-0.conda"
     assert public_url(url) == "https://host.test/private/linux-64/a-1-0.conda"
     assert sorted(secrets_of(url)) == ["pa55", "tok-123"]
+    assert public_url("https://host.test/t/${TOKEN}") == "https://host.test"  # a channel URL ending in its token
 
 
 def test_target_virtual_packages_come_from_the_image_and_overrides(monkeypatch):
