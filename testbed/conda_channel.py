@@ -4,7 +4,7 @@ conda-forge is out of reach from the test machines, so the conda builder's tests
 - packages of staged files go through py-rattler-build's `assemble_package` (deterministic: fixed
   timestamp, same bytes every build): `python` (Debian's interpreter made relocatable, see
   conda_python.py), two `tinylib` versions, the `chain-a` -> `chain-b` -> `chain-c` chain and
-  `needs-glibc`, which asks for a glibc no base has;
+  `needs-glibc`, which asks for a glibc no base has, and `needs-cuda` (a GPU build: `__cuda >=12`);
 - packages that need a prefix placeholder or info/link.json are small recipes run by py-rattler-build
   (`assemble_package` records no placeholder and writes no link.json): `pip` from its real wheel and
   `mlhello` (noarch python with console entry points), `prefixprobe` (a C program built with the host's
@@ -29,12 +29,12 @@ from pathlib import Path
 from testbed import services
 from testbed.conda_python import stage_python
 
-CHANNEL_VERSION = 1  # bump when any package below changes: the cached channel is rebuilt
+CHANNEL_VERSION = 2  # bump when any package below changes: the cached channel is rebuilt
 PIP_VERSION = "24.2"
 TIMESTAMP = datetime(2024, 1, 1, tzinfo=timezone.utc)
 SUBDIRS = ("linux-64", "noarch")
 SERVER = Path(__file__).with_name("conda_server.py")
-from testbed.conda_server import TOKEN_ENV
+from testbed.conda_server import BASIC_ENV, TOKEN_ENV
 PIP_ENTRY_POINTS = ["pip = pip._internal.cli.main:main", "pip3 = pip._internal.cli.main:main"]
 MLHELLO = '''\
 """A tiny noarch python package with a console entry point, for the conda builder's tests."""
@@ -98,6 +98,8 @@ def _build_all(channel: Path, work: Path, wheel: Path) -> None:
     _assemble(channel, "chain-c", "1.0", {"share/chain-c/README": "chain-c\n"})
     _assemble(channel, "needs-glibc", "1.0", {"share/needs-glibc/README": "needs glibc 2.99\n"},
               subdir="linux-64", depends=["__glibc >=2.99"])
+    _assemble(channel, "needs-cuda", "1.0", {"share/needs-cuda/README": "a GPU build: needs a CUDA 12 driver\n"},
+              subdir="linux-64", depends=["__cuda >=12"])
     # Recipes run in a neutral folder: its path becomes the placeholder recorded in paths.json.
     recipes = Path(tempfile.mkdtemp(prefix="mlenv-conda-build-"))
     try:
@@ -202,16 +204,17 @@ def _remove_old_channels(current: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def start_conda_channel(folder: Path, workdir: Path, token: str | None = None) -> services.Server:
+def start_conda_channel(folder: Path, workdir: Path, token: str | None = None, basic: tuple[str, str] | None = None) -> services.Server:
     """Serve the channel folder on 127.0.0.1. With a token, only /t/<token>/... answers (401 without a
-    token, 403 with a wrong one); `url` is then the server root and the token is in `extra["token"]`."""
+    token, 403 with a wrong one); `url` is then the server root and the token is in `extra["token"]`.
+    With `basic` (user, password), every request needs that HTTP basic login (401 otherwise)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = services.free_port()
     log = workdir / "conda-channel.log"
-    env = {**os.environ, TOKEN_ENV: token or ""}
+    env = {**os.environ, TOKEN_ENV: token or "", BASIC_ENV: ":".join(basic) if basic else ""}
     command = [sys.executable, str(SERVER), "--directory", str(folder), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     server = services.Server(services._spawn(command, log, env=env), f"127.0.0.1:{port}", url, log, folder,
                              extra={"token": token} if token else {})
     channel_url = f"{url}/t/{token}" if token else url
-    return services._wait_until(server, f"{channel_url}/noarch/repodata.json", ok=(200,))
+    return services._wait_until(server, f"{channel_url}/noarch/repodata.json", ok=(401,) if basic else (200,))

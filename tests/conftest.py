@@ -111,3 +111,17 @@ def conda_channel_token(tmp_path_factory):
     server = start_conda_channel(ensure_conda_channel(), tmp_path_factory.mktemp("conda-channel-token"), token=token)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def conda_channel_login(tmp_path_factory):
+    """The same channel behind HTTP basic auth: the login is in `extra["login"]` (user, password)."""
+    import secrets
+
+    from testbed.conda_channel import ensure_conda_channel, start_conda_channel
+
+    login = ("condauser", f"pw-{secrets.token_hex(6)}")
+    server = start_conda_channel(ensure_conda_channel(), tmp_path_factory.mktemp("conda-channel-login"), basic=login)
+    server.extra["login"] = login
+    yield server
+    server.stop()

@@ -155,6 +155,10 @@ def test_the_prefix_of_a_built_image_reads_back_as_the_same_environment(built, r
     for data in our_layers(registry, built):
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(root, filter="tar")
+    from rattler import PrefixRecord
+
+    records = [PrefixRecord.from_path(path) for path in sorted((root / "opt" / "env" / "conda-meta").glob("*.json"))]
+    assert sorted(f"{r.name.normalized}=={r.version}={r.build}" for r in records) == sorted(p for p in built.packages if p.count("=") == 3)
     conda = read_existing_environment(str(root / "opt" / "env"))
     channel = conda_channel.url.rstrip("/")
     assert conda.channels == (channel,)
@@ -164,3 +168,27 @@ def test_the_prefix_of_a_built_image_reads_back_as_the_same_environment(built, r
                "dependencies": [*map(python_match_spec, conda.python_specs), *conda.packages, {"pip": list(conda.pip_lines)}]}}
     again = build(from_mapping(mapping), f"{registry.host}/envs/conda-roundtrip", index=index_settings)
     assert sorted(again.packages) == sorted(built.packages)
+
+
+def test_a_gpu_environment_solves_on_this_cpu_host_with_conda_override_cuda(registry, debian_without_python_image, conda_channel, index_settings, monkeypatch):
+    definition = from_mapping(conda_env(debian_without_python_image, conda_channel.url, ["python=3.11", "needs-cuda"], pip=()))
+    monkeypatch.delenv("CONDA_OVERRIDE_CUDA", raising=False)
+    with pytest.raises(BuildError) as caught:
+        build(definition, f"{registry.host}/envs/conda-gpu", index=index_settings)
+    assert "__cuda" in caught.value.headline
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.4")
+    result = build(definition, f"{registry.host}/envs/conda-gpu", index=index_settings)
+    assert "needs-cuda==1.0=0" in result.packages
+
+
+def test_a_channel_behind_basic_auth_takes_its_password_from_the_environment(registry, debian_without_python_image, conda_channel_login, index_settings, monkeypatch):
+    user, password = conda_channel_login.extra["login"]
+    channel = conda_channel_login.url.replace("://", f"://{user}:${{CHANNEL_PASSWORD}}@")
+    definition = from_mapping(conda_env(debian_without_python_image, channel, ["python=3.11", "tinylib"], pip=()))
+    monkeypatch.setenv("CHANNEL_PASSWORD", password)
+    result = build(definition, f"{registry.host}/envs/conda-login", index=index_settings)
+    assert "tinylib==2.0=0" in result.packages and password not in json.dumps(result.outputs())
+    monkeypatch.setenv("CHANNEL_PASSWORD", "wrong-pw")
+    with pytest.raises(BuildError) as caught:
+        build(from_mapping(conda_env(debian_without_python_image, channel, ["python=3.11", "chain-c"], pip=())), f"{registry.host}/envs/conda-login", index=index_settings)
+    assert caught.value.rule == "conda.channel" and "wrong-pw" not in str(caught.value) and password not in str(caught.value)

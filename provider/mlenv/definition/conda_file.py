@@ -34,6 +34,7 @@ from mlenv.diagnostics.redact import redact
 FIELDS = ("name", "channels", "dependencies", "prefix", "variables")
 SPEC_FIX = "write name, name=version or name>=x,<y (conda match spec); quote specs containing < or > in YAML"
 _CREDENTIALS = re.compile(r"://[^/@\s]*:[^/@\s]*@")  # scheme://user:password@
+_PLACEHOLDER_LOGIN = re.compile(r"://[^/@\s:]*:\$\{[A-Za-z_][A-Za-z0-9_]*\}@")  # user:${VAR}@, expanded at build time
 _BUILD = re.compile(r"[A-Za-z0-9_.+*]+")  # py311h64a7726_0, py3.11_cuda11.8*, *_cp311
 
 
@@ -133,10 +134,10 @@ def _channels(where: str, value: object) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip() or len(item.split()) > 1:
             raise SpecError(f"{where}[{index}]", "must be a channel name or URL without spaces",
                             "write a channel such as conda-forge or https://host/channel", item)
-        if _CREDENTIALS.search(item):
+        if _CREDENTIALS.search(item) and not _PLACEHOLDER_LOGIN.search(item):
             raise SpecError(f"{where}[{index}]", "has credentials in plain text",
-                            "remove user:password@ from the URL and put the credentials in the environment "
-                            "(e.g. a .condarc or netrc outside the definition)", redact(item))
+                            "write the password as a placeholder filled from the environment at build time "
+                            "(https://user:${CHANNEL_PASSWORD}@host/channel), or a token as /t/${TOKEN}/", redact(item))
         channels.append(item.strip())
     return tuple(channels)
 

@@ -78,8 +78,8 @@ def test_exported_file_keeps_builds_and_warns_about_prefix():
     ("duplicate.yml", "conda_file (duplicate.yml).dependencies[3]: numpy is listed twice (also at dependencies[1]) "
                       "(got 'numpy>=1.26,<2'). Fix: keep one entry per package and combine the constraints, e.g. numpy>=1.26,<2"),
     ("credentials.yml", "conda_file (credentials.yml).channels[0]: has credentials in plain text "
-                        "(got 'https://***@conda.example.com/private'). Fix: remove user:password@ from the URL and put "
-                        "the credentials in the environment (e.g. a .condarc or netrc outside the definition)"),
+                        "(got 'https://***@conda.example.com/private'). Fix: write the password as a placeholder filled from the "
+                        "environment at build time (https://user:${CHANNEL_PASSWORD}@host/channel), or a token as /t/${TOKEN}/"),
 ])
 def test_broken_files(file, expected):
     assert headline(parse_conda_file, FIXTURES / file) == expected
@@ -157,7 +157,8 @@ def test_prefix_warning_inline():
                                     "Fix: write a channel such as conda-forge or https://host/channel"),
     ({"channels": ["conda-forge", "https://ci:tok3n@repo.example.org/conda/ml"]},
      "conda.channels[1]: has credentials in plain text (got 'https://***@repo.example.org/conda/ml'). "
-     "Fix: remove user:password@ from the URL and put the credentials in the environment (e.g. a .condarc or netrc outside the definition)"),
+     "Fix: write the password as a placeholder filled from the environment at build time (https://user:${CHANNEL_PASSWORD}@host/channel), "
+     "or a token as /t/${TOKEN}/"),
     ({"dependencies": "numpy"}, "conda.dependencies: must be a list (got 'numpy'). "
                                 "Fix: write dependencies: [python=3.11, numpy, {pip: [requests]}]"),
     ({"dependencies": ["numpy", 3.1]}, f"conda.dependencies[1]: must be a match spec string or a pip: [...] subsection (got 3.1). {SPEC_FIX}"),
