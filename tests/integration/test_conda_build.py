@@ -192,3 +192,19 @@ def test_a_channel_behind_basic_auth_takes_its_password_from_the_environment(reg
     with pytest.raises(BuildError) as caught:
         build(from_mapping(conda_env(debian_without_python_image, channel, ["python=3.11", "chain-c"], pip=())), f"{registry.host}/envs/conda-login", index=index_settings)
     assert caught.value.rule == "conda.channel" and "wrong-pw" not in str(caught.value) and password not in str(caught.value)
+
+
+def test_docker_steps_then_the_conda_environment_on_top(registry, base_image, conda_channel, index_settings, docker_engine):
+    """The engine runs the steps on the base; the conda environment (and pip) is added daemonlessly,
+    so it is the same layers as without steps, and `verify` runs on the final image."""
+    mapping = {**conda_env(base_image, conda_channel.url, ["python=3.11", "mlhello", "tinylib=2.0"]),
+               "docker": {"steps": ["RUN echo from-a-step > /etc/mlenv-step"]}, "verify": ["mlhello"]}
+    result = build(from_mapping(mapping), f"{registry.host}/envs/conda-steps", index=index_settings)
+    without_steps = build(from_mapping(conda_env(base_image, conda_channel.url, ["python=3.11", "mlhello", "tinylib=2.0"])),
+                          f"{registry.host}/envs/conda-steps-plain", index=index_settings)
+    conda_layers = lambda r: [layer["digest"] for layer in r.layers if layer["created_by"].startswith("mlenv: conda")]  # noqa: E731
+    assert conda_layers(result) == conda_layers(without_steps) and conda_layers(result)
+    docker_engine.images.pull(result.image_ref)
+    output = docker_engine.containers.run(result.image_ref, ["sh", "-c", "cat /etc/mlenv-step; mlhello; python -c 'import six; print(six.__version__)'"], remove=True)
+    assert output.decode().split("\n")[:3] == ["from-a-step", "mlhello 1.0 from /opt/env", "1.16.0"]
+    assert "tinylib==2.0=0" in result.packages and "six==1.16.0" in result.packages

@@ -38,14 +38,14 @@ def test_validate_accepts_conda_packages_and_only_a_bare_name_is_unpinned(tmp_pa
     assert lines[-1] == f"{env}: ok (1 warning)"
 
 
-def test_conda_packages_with_docker_steps_are_refused_by_build_with_the_reason(tmp_path):
-    """README: "conda packages together with a Dockerfile, build context or Docker steps, have no
-    builder yet: … preview and `mlenv build` refuse them with that reason"."""
-    env = write(tmp_path / "env.yml", f"image: registry.example/base/python@{DIGEST}\n"
-                "docker: {steps: ['RUN true']}\nconda: {channels: [conda-forge], dependencies: [python=3.11, numpy=1.26]}\n")
-    assert run("validate", "--offline", str(env)).returncode == 0
+def test_a_conda_file_beside_dockerfile_text_is_an_error(tmp_path):
+    """README: "A conda file beside Dockerfile text or a build context is an error … the Dockerfile's
+    base is not known before it is built"."""
+    env = write(tmp_path / "env.yml", "dockerfile: 'FROM registry.example/base/python:3.11'\n"
+                "conda: {channels: [conda-forge], dependencies: [python=3.11, numpy=1.26]}\n")
+    assert run("validate", "--offline", str(env)).returncode == 1
     built = run("build", str(env), "--registry", f"oci:{tmp_path / 'out'}")
-    assert built.returncode == 2 and "are not built yet" in built.stderr and "Traceback" not in built.stderr
+    assert built.returncode == 2 and "the Dockerfile's base is not known before it is built" in built.stderr and "Traceback" not in built.stderr
     assert not (tmp_path / "out").exists()
 
 

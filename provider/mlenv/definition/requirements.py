@@ -146,6 +146,8 @@ class _Parser:
     # --- files -------------------------------------------------------------------------------
 
     def read(self, path: Path, where: str, written: str, constraint: bool) -> None:
+        if "\x00" in str(path):
+            raise fail(where, "is not a usable file path (it holds a NUL character)", "name an existing requirements file", written)
         real = os.path.realpath(path)
         if real in self.reading:
             chain = " -> ".join(self._shown(p) for p in [*self.reading[self.reading.index(real):], real])

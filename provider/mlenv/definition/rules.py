@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mlenv.definition.conda_file import exact_python, python_match_spec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
-from mlenv.definition.model import EnvironmentSpec, builder_of
+from mlenv.definition.model import EnvironmentSpec
 
 RESERVED_PREFIXES = ("azureml", "microsoft", "mlenv:")
 MAX_NAME = 255
@@ -166,12 +166,7 @@ def _builder(spec):
 
 def _not_built_yet(spec):
     """What no builder of this release installs: refused by preview and build, only a warning in
-    `mlenv validate`. Conda packages are built by the daemonless builder; the Docker builder does not
-    install them yet."""
-    if spec.conda and spec.conda.packages and builder_of(spec) == "docker":
-        shown = ", ".join(spec.conda.packages[:3]) + (", …" if len(spec.conda.packages) > 3 else "")
-        yield SpecError("conda.dependencies", f"conda packages ({shown}) together with a Dockerfile, build context or Docker steps are not built yet, so preview and build refuse them",
-                        "move the Docker steps into the base image and keep the conda file (the daemonless builder installs it), or install the Python packages through pip")
+    `mlenv validate`."""
     if spec.spark.packages:
         yield SpecError("spark.packages", "no builder installs Spark packages yet, so preview and build refuse them", "bake the jars into the base image, or remove the spark section")
 

@@ -47,6 +47,17 @@ def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str]
     return config
 
 
+def extended(config: dict, layers: list[Layer], variables: dict[str, str], *, conda: bool) -> dict:
+    """An image config (a Docker build's) with more of our layers on top, and the environment's PATH
+    and prefix variable set as `build_config` sets them."""
+    config = copy.deepcopy(config)
+    runtime = config.setdefault("config", {})
+    runtime["Env"] = _environment(runtime.get("Env") or [], variables, "conda" if conda else "venv")
+    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] += [layer.diff_id for layer in layers]
+    config["history"] = (config.get("history") or []) + [{"created": CREATED, "created_by": layer.created_by} for layer in layers]
+    return config
+
+
 def labelled(config: dict, labels: dict[str, str]) -> bytes:
     """A builder's config with the identity labels (definition hash, lock hash) added, as published."""
     config = copy.deepcopy(config)

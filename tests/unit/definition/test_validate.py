@@ -194,10 +194,11 @@ def test_what_this_release_cannot_build_fails_in_preview():
     conda = {"image": BASE, "conda": {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy=1.26"]}}
     assert findings(from_mapping(conda), building=True).errors == [] and errors_of(conda) == []  # the daemonless builder builds it
     with_steps = {**conda, "docker": {"steps": ["RUN true"]}}
-    refused = ("conda.dependencies: conda packages (numpy 1.26.*) together with a Dockerfile, build context or Docker steps are not built yet, so preview and build refuse them. "
-               "Fix: move the Docker steps into the base image and keep the conda file (the daemonless builder installs it), or install the Python packages through pip")
-    assert [e.headline for e in findings(from_mapping(with_steps), building=True).errors] == [refused]
-    assert errors_of(with_steps) == [] and refused in warnings_of(with_steps)  # mlenv validate: accepted, with the reason preview gives
+    assert findings(from_mapping(with_steps), building=True).errors == []  # the environment goes on top of the steps
+    with_dockerfile = {"dockerfile": DOCKERFILE, "conda": conda["conda"]}
+    assert errors_of(with_dockerfile) == [  # an error in validate too: the Dockerfile's base is unknown
+        "conda: cannot apply to Dockerfile text: the Dockerfile's base is not known before it is built. Fix: install conda packages in the Dockerfile, "
+        "or use image with conda and docker.steps instead of dockerfile"]
     spark = {"image": BASE, "spark": {"packages": ["com.example:lib_2.12:1.0"]}}
     assert [e.where for e in findings(from_mapping(spark), building=True).errors] == ["spark.packages"] and errors_of(spark) == []
     assert errors_of({"dockerfile": DOCKERFILE}) == []

@@ -12,6 +12,7 @@ from mlenv.builders.docker.recipe import prepare
 from mlenv.builders.docker.saved_image import image_parts, save_over_base
 from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.oci import image as img
+from mlenv.diagnostics.errors import BuildError
 from mlenv.resolve.lock import Lock
 
 
@@ -27,10 +28,35 @@ class DockerBuilder:
             build_tag = f"{docker.BUILD_REPOSITORY}:{request.definition_hash[:32]}"
             docker.run_build(recipe.context, recipe.dockerfile, build_tag, labels={img.DEFINITION_HASH: request.definition_hash},
                              secrets=recipe.secrets, log=log, registry_config=recipe.docker_config)
-            if spec.verify:
+            conda = bool(spec.conda and spec.conda.packages)
+            if spec.verify and not conda:
                 docker.verify(client, build_tag, spec.verify, log)
             saved = save_over_base(client, build_tag, work, recipe.base)
             layers, config, base = image_parts(saved, recipe.base, work)
             lock = Lock(recipe.base.digest if recipe.base else None, recipe.python, tuple(recipe.wheels))
+            if conda:  # the expensive environment stays reproducible and cached whatever Docker does
+                lock, config, more = _conda_on_top(request, recipe, config)
+                layers = [*layers, *more]
             return ImageParts(base=base, base_store=recipe.base_store, layers=tuple(layers), config=config, lock=lock,
-                              verified=True, resources=resources.pop_all())
+                              verified=not conda, resources=resources.pop_all())
+
+
+def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, dict, list]:
+    """The conda environment and its pip section as daemonless layers on top of the engine's image:
+    solved for the base image's glibc, installed on the host, the config extended to match."""
+    from mlenv.builders.conda_env import pack_conda, solve_environment
+    from mlenv.builders.pip_layers import package_layer, plan_layers
+    from mlenv.resolve.pip_lock import resolve
+    from mlenv.resolve.wheel_download import fetch_wheels
+
+    if recipe.base is None:
+        raise BuildError("conda", "the Dockerfile's base image cannot be read, so the conda environment cannot be solved for it",
+                         "use image + docker.steps (the base is then known), or a Dockerfile FROM an image in a registry", rule="image.not-found")
+    conda, records, python = solve_environment(request, recipe.base, recipe.base_store)
+    layers = pack_conda(conda, records, request.log)
+    wheels = resolve(request.spec.pip, python, request.index) if python and request.spec.pip.installs_anything else []
+    if wheels:
+        files = fetch_wheels(wheels, request.index)
+        layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+    lock = Lock(recipe.base.digest, python, tuple(wheels), conda)
+    return lock, img.extended(config, layers, request.spec.variables, conda=True), layers

@@ -120,8 +120,9 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
     from mlenv.resolve.target import check_python
 
     spec = request.spec
-    install = spec.pip.installs_anything and not spec.python.user_managed_dependencies
-    python = python_facts(base, store) if install or spec.python.version else None
+    conda = bool(spec.conda and spec.conda.packages)  # the conda environment (and its pip) goes on top, daemonless
+    install = spec.pip.installs_anything and not spec.python.user_managed_dependencies and not conda
+    python = python_facts(base, store) if install or (spec.python.version and not conda) else None
     wheels = []
     if python:
         check_python(spec.python.version, python)
