@@ -8,7 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from mlenv.settings import cache_dir
+
+
+def cache_dir() -> Path:
+    """$MLENV_CACHE_DIR, else ~/.cache/mlenv (a machine setting: settings.py re-exports it)."""
+    return Path(os.environ.get("MLENV_CACHE_DIR") or Path.home() / ".cache" / "mlenv")
 
 
 def cache_root(override: str | Path | None = None) -> Path:

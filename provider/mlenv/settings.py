@@ -7,7 +7,8 @@ Importing this module costs nothing: it imports the classes it returns only when
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from mlenv.cache import cache_dir  # noqa: F401 - a machine setting too; the cache (a lower stage) owns it
 
 DEFAULT_REGISTRY = "oci:.mlenv/images"  # the embedded default: an OCI image layout, no server
 
@@ -30,20 +31,8 @@ def registry_credentials(username: str | None = None, password: str | None = Non
     return Credentials(username, password) if username and password else None
 
 
-def base_registry_credentials():
-    """The base registry's login from $MLENV_BASE_REGISTRY_USERNAME / _PASSWORD (both or neither)."""
-    from mlenv.oci.auth import environment_credentials
-
-    return environment_credentials("MLENV_BASE_REGISTRY")
-
-
 def index_settings(index_url: str | None = None):
     """The package index: `index_url` if given, else pip's and uv's variables (resolve/index.py)."""
     from mlenv.resolve.index import IndexSettings
 
     return IndexSettings.from_environment(index_url)
-
-
-def cache_dir() -> Path:
-    """$MLENV_CACHE_DIR, else ~/.cache/mlenv."""
-    return Path(os.environ.get("MLENV_CACHE_DIR") or Path.home() / ".cache" / "mlenv")

@@ -36,13 +36,12 @@ class BuildRequest:
         """The base registry's login: the definition's own, else $MLENV_BASE_REGISTRY_USERNAME /
         _PASSWORD, else the target's when the base is on the same host; None lets the store ask
         Docker's config for the base host."""
-        from mlenv.oci.auth import Credentials
-        from mlenv.settings import base_registry_credentials
+        from mlenv.oci.auth import Credentials, environment_credentials
 
         login = self.spec.base_registry
         if login.username and login.password:
             return Credentials(login.username, login.password, source="docker.base_image_registry")
-        return base_registry_credentials() or (self.credentials if ref.host == self.target.host else None)
+        return environment_credentials("MLENV_BASE_REGISTRY") or (self.credentials if ref.host == self.target.host else None)
 
 
 @dataclass(frozen=True, kw_only=True)

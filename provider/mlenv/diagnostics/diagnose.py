@@ -91,7 +91,6 @@ def _with_context(lines: list[str], hits: list[int], context: int) -> list[tuple
 
 def _enrich(fields: dict[str, str]) -> dict[str, str]:
     """Optional phrases derived from captured fields (so templates read well when a field is absent)."""
-    from mlenv.resolve.index import closest_version
 
     enriched = dict(fields)
     versions = [v.strip() for v in fields.get("versions", "").replace("none", "").split(",") if v.strip()]
@@ -139,3 +138,16 @@ def catalogue_markdown() -> str:
         out += [f"  - `{p.pattern}`" for p in rule.patterns]
         out.append("")
     return "\n".join(out)
+
+
+def closest_version(requested: str, versions: list[str]) -> str | None:
+    """The newest version not above the requested one, else the oldest above it (for a fix hint)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        wanted = Version(requested)
+    except InvalidVersion:
+        return versions[-1] if versions else None
+    parsed = sorted(Version(v) for v in versions)
+    below = [v for v in parsed if v <= wanted]
+    return str(below[-1]) if below else (str(parsed[0]) if parsed else None)

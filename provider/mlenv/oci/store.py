@@ -1,14 +1,38 @@
-"""Open the right store for a reference: a remote registry or an OCI layout directory."""
+"""Where images live: the `Store` protocol every publish, base-image read and cache lookup goes
+through, and `open_store`, which picks the remote registry or the OCI layout directory for a reference."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from mlenv.definition.reference import ImageRef
 from mlenv.oci.auth import Credentials
 from mlenv.oci.layout import LayoutStore
-from mlenv.definition.reference import ImageRef
 from mlenv.oci.registry import RegistryStore
 
 
-def open_store(ref: ImageRef, credentials: Credentials | None = None) -> RegistryStore | LayoutStore:
+class Store(Protocol):
+    """One repository's blobs and manifests. Manifests are put by digest first and by tag last, so a
+    tag never points at a partial image."""
+
+    @property
+    def name(self) -> str: ...  # for messages: host/repository or oci:PATH
+
+    def close(self) -> None: ...
+    def has_blob(self, digest: str) -> bool: ...
+    def get_blob(self, digest: str) -> bytes: ...
+    def open_blob(self, digest: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def mount_blob(self, digest: str, from_repository: str) -> bool: ...
+    def put_blob_file(self, digest: str, path: Path) -> None: ...
+    def put_blob_bytes(self, digest: str, data: bytes) -> None: ...
+    def get_manifest(self, reference: str) -> tuple[bytes, str] | None: ...
+    def has_manifest(self, reference: str) -> bool: ...
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> None: ...
+
+
+def open_store(ref: ImageRef, credentials: Credentials | None = None) -> Store:
     if ref.is_layout:
         return LayoutStore(ref.path)
     return RegistryStore(ref.host, ref.path, credentials)

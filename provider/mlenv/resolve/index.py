@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
-from packaging.version import InvalidVersion, Version
 
 
 @dataclass(frozen=True)
@@ -87,14 +86,3 @@ def available_versions(index: IndexSettings, package: str, python_version: str =
         return []
     found = re.search(r"^Available versions: (.+)$", done.stdout, re.MULTILINE)
     return [v.strip() for v in found.group(1).split(",")] if found else []
-
-
-def closest_version(requested: str, versions: list[str]) -> str | None:
-    """The newest version not above the requested one, else the oldest above it."""
-    try:
-        wanted = Version(requested)
-    except InvalidVersion:
-        return versions[-1] if versions else None
-    parsed = sorted(Version(v) for v in versions)
-    below = [v for v in parsed if v <= wanted]
-    return str(below[-1]) if below else (str(parsed[0]) if parsed else None)
