@@ -36,13 +36,16 @@ class DaemonlessBuilder:
 
 def _pip_layers(request: BuildRequest, python) -> tuple[list, list]:
     """The locked wheels, and the layers: the venv skeleton, then the wheels in their planned groups."""
-    from mlenv.builders.pip_layers import package_layer, plan_layers, venv_layer
+    from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
     from mlenv.resolve.pip_lock import resolve
     from mlenv.resolve.wheel_download import fetch_wheels
 
     wheels = resolve(request.spec.pip, python, request.index)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
     files = fetch_wheels(wheels, request.index)
+    groups = plan_layers(wheels)
+    for line in overlap_warnings(groups, files):
+        request.log(f"warning: {line}")
     layers = [venv_layer(python.version, python.interpreter)]
-    layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+    layers += [package_layer(group, files, python.version) for group in groups]
     return wheels, layers

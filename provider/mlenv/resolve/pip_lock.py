@@ -51,11 +51,12 @@ def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bo
         return []
     lines = [canonical_requirement(r) for r in pip.requirements] + [f"{w.name} @ {Path(w.path).as_uri()}" for w in pip.wheels]
     constraints = [canonical_requirement(r) for r in pip.constraints]
+    sources = [canonicalize_name(r.name) for r in pip.requirements if r.url and not r.url.split("#")[0].endswith(".whl")]
     target = pip_sources.Target(python, list(target_tag_order(python)), index, build_sources)
     built: dict[str, pip_sources.BuiltSdist] = {}  # built wheel's file name -> where it came from
     for _ in range(_ROUNDS):
         try:
-            pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built)
+            pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built=built, sources=sources)
         except _UvFailed as failed:
             _add(built, pip_sources.after_failure(failed.stderr + _versions_hint(failed.stderr, index, python.version), target))
             continue
@@ -134,7 +135,9 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
     return LockedWheel(name=name, version=package["version"], filename=filename, url=wheel["url"], sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or 0))
 
 
-def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings, built: dict) -> dict:
+def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings, *, built: dict, sources: list[str]) -> dict:
+    """uv's pylock for the lines, wheels only except for `sources` (direct references to an sdist or
+    a git repository, which uv reads to learn their dependencies); `built`: wheels built by earlier rounds."""
     from uv import find_uv_bin
 
     from mlenv.resolve.sdist_build import build_env, index_options
@@ -147,6 +150,8 @@ def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: Inde
             "--only-binary", ":all:", "--no-config", "--no-header", "--quiet",
             "--cache-dir", str(cache_root() / "uv"), *index_options(index),
         ]
+        for name in sources:
+            command += ["--no-binary", name]
         if built:  # sdists built into wheels by an earlier round, offered as local files
             (Path(work) / "built").mkdir()
             for name, item in built.items():
