@@ -96,12 +96,13 @@ def test_missing_base_image(registry, index_settings):
         build(spec(f"{registry.host}/base/absent:1", "six"), f"{registry.host}/envs/absent", index=index_settings)
 
 
-def test_sdist_only_package_without_build_backend_on_the_index_is_named(registry, base_image, tmp_path):
+def test_sdist_only_package_without_build_backend_on_the_index_is_named(registry, base_image, tmp_path, monkeypatch):
     """An index that serves the sdist but not setuptools: the build is explained, nothing tagged."""
     import shutil
 
     from testbed import services
 
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path / "cache"))  # no wheel built (nor setuptools fetched) by another test
     folder = tmp_path / "packages"
     folder.mkdir()
     shutil.copy(services.ensure_wheelhouse() / "onlysdist-0.1.tar.gz", folder)

@@ -3,9 +3,10 @@
 Users write `pip: [...]` in YAML, `pip: requirements.txt`, or a conda file's `pip:` subsection; all
 three are requirement-file lines. We accept the part of pip's format that builds the same image on
 every machine: PEP 508 requirements (parsed by `packaging`, never by hand), -r/-c includes, index
-options, `--hash=` pins and private wheels by path, whose content enters the definition hash.
-Whatever pip would build from source, fetch from an arbitrary URL, or use to weaken TLS is a
-`SpecError` naming the line, the value and the fix. Secrets in URLs are never echoed.
+options, `--hash=` pins, private wheels by path, whose content enters the definition hash, and
+direct references to a wheel, an sdist archive or a git repository (direct_reference.py), locked at
+build time by sha256 or commit. Editable installs, local source trees, and whatever would weaken TLS
+are a `SpecError` naming the line, the value and the fix. Secrets in URLs are never echoed.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from mlenv.cache import cache_root
 from mlenv.identity.canonical import canonical_requirement
+from mlenv.diagnostics.diagnose import explain
 from mlenv.diagnostics.errors import BuildError, ResolveError
 from mlenv.resolve.index import IndexSettings, available_versions
 from mlenv.definition.requirement_syntax import has_exact_pin
@@ -58,19 +59,22 @@ def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bo
         try:
             pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built=built, sources=sources)
         except _UvFailed as failed:
-            _add(built, pip_sources.after_failure(failed.stderr + _versions_hint(failed.stderr, index, python.version), target))
+            text = failed.stderr + _versions_hint(failed.stderr, index, python.version)
+            if not _add(built, pip_sources.after_failure(text, target)):  # built before, and uv still fails
+                raise explain(text, "pip", index.secrets(), kind=ResolveError) from None
             continue
         wheels = [_locked(p, target.tags, dict(pip.hashes), built, index) for p in pylock.get("packages", [])]
         newer = pip_sources.after_lock(pip.requirements, {w.name: w.version for w in wheels}, target, {b.source for b in built.values()}) if build_sources else []
-        if not newer:
+        if not _add(built, newer):
             return sorted(wheels, key=lambda w: w.name)
-        _add(built, newer)
     raise ResolveError("pip", f"resolving still needed another source build after {_ROUNDS} rounds", "publish wheels of the sdist-only packages to your index")
 
 
-def _add(built: dict, more: list) -> None:
-    for item in more:
-        built[item.path.name] = item
+def _add(built: dict, more: list) -> bool:
+    """Whether `more` holds a wheel not built before (else another round would change nothing)."""
+    new = [item for item in more if item.path.name not in built]
+    built.update((item.path.name, item) for item in new)
+    return bool(new)
 
 
 def preview_versions(spec, index: IndexSettings) -> dict[str, str]:

@@ -44,7 +44,7 @@ class BuiltSdist:
     """An index sdist built into a wheel: offered to uv as a local file, locked with its origin."""
 
     path: Path
-    source: str  # the sdist's URL#sha256
+    source: str  # the sdist's file name#sha256 (not its URL: which mirror served it is no part of the lock)
 
 
 @dataclass(frozen=True)
@@ -118,4 +118,4 @@ def _build(pin: str, sdist: IndexFile, index: IndexSettings) -> BuiltSdist:
 
 
 def _source(sdist: IndexFile) -> str:
-    return f"{sdist.url}#sha256={sdist.sha256}"
+    return f"{sdist.filename}#sha256={sdist.sha256}"
