@@ -6,9 +6,10 @@
 #   patchelf, gcc    build the test conda channel: patchelf makes its python relocatable (and
 #                    py-rattler-build's relinker needs it), gcc compiles its prefix-probe program
 #   python3-venv     `make` creates the project's virtualenv with it
+#   git              checks out git direct references (`name @ git+https://…`) to build them
 set -euo pipefail
 
-packages=(docker.io docker-registry debootstrap patchelf gcc)
+packages=(docker.io docker-registry debootstrap patchelf gcc git)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()

@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 
 CACHE = Path(os.environ.get("MLENV_TEST_CACHE", Path.home() / ".cache" / "mlenv"))
-WHEELS = ["numpy==1.26.4", "requests==2.32.3", "six==1.16.0", "six==1.17.0", "tqdm==4.66.5", "idna==3.10"]
+WHEELS = ["numpy==1.26.4", "requests==2.32.3", "six==1.16.0", "six==1.17.0", "tqdm==4.66.5", "idna==3.10",
+          "setuptools==75.8.0", "wheel==0.45.1"]  # the last two: build backends, so sdists build offline
 
 
 def free_port() -> int:
@@ -121,7 +122,7 @@ def _locked(name: str):
 
 
 def ensure_wheelhouse() -> Path:
-    """Real wheels for Linux x86_64 / CPython 3.11, downloaded once with pip; plus a local sdist-only package."""
+    """Real wheels for Linux x86_64 / CPython 3.11, downloaded once with pip; plus the packages made here."""
     target = CACHE / "wheelhouse"
     marker = target / ".complete"
     with _locked("wheelhouse"):
@@ -138,31 +139,34 @@ def ensure_wheelhouse() -> Path:
                  "-d", str(target), requirement],
                 check=True, env=env,
             )
-        _write_sdist_only(target)
         marker.write_text("\n".join(WHEELS))
     return target
 
 
 def _write_local_wheels(folder: Path) -> None:
-    """Real wheels made here for failures PyPI's wheels cannot show: one needing a newer Python."""
-    from testbed.wheelmaker import make_wheel
+    """Real packages made here for failures PyPI's files cannot show on demand (each written once)."""
+    from testbed.wheelmaker import make_sdist, make_wheel
 
-    if not (folder / "needs_py399-1.0-py3-none-any.whl").exists():
-        make_wheel(folder, "needs_py399", "1.0", {"needs_py399/__init__.py": ""}, requires_python=">=3.99")
+    def once(filename: str, make) -> None:
+        if not (folder / filename).exists():
+            make()
 
-
-def _write_sdist_only(folder: Path) -> None:
-    """A real, minimal sdist with no wheel: the daemonless builder must refuse it by name."""
-    files = {
-        "onlysdist-0.1/PKG-INFO": "Metadata-Version: 2.1\nName: onlysdist\nVersion: 0.1\n",
-        "onlysdist-0.1/pyproject.toml": '[project]\nname = "onlysdist"\nversion = "0.1"\n',
-        "onlysdist-0.1/onlysdist/__init__.py": "",
-    }
-    with tarfile.open(folder / "onlysdist-0.1.tar.gz", "w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
+    once("needs_py399-1.0-py3-none-any.whl", lambda: make_wheel(folder, "needs_py399", "1.0", {"needs_py399/__init__.py": ""}, requires_python=">=3.99"))
+    for name, version in (("oldpython", "1.0"), ("fallback", "2.0"), ("prefall", "1.6.1")):  # wheels stop at CPython 3.10
+        for python in ("cp38", "cp39", "cp310"):
+            tag = f"{python}-{python}-manylinux2014_x86_64"
+            once(f"{name}-{version}-{tag}.whl", lambda: make_wheel(folder, name, version, {f"{name}/__init__.py": ""}, tag=tag))
+    for name, version in (("fallback", "1.0"), ("prefall", "0.1.0b1"), ("purenew", "1.0")):  # an older version that installs
+        once(f"{name}-{version}-py3-none-any.whl", lambda: make_wheel(folder, name, version, {f"{name}/__init__.py": f"VERSION = {version!r}\n"}))
+    once("onlysdist-0.1.tar.gz", lambda: make_sdist(folder, "onlysdist", "0.1", {  # no wheel at all, no build-system table
+        "pyproject.toml": '[project]\nname = "onlysdist"\nversion = "0.1"\n', "onlysdist/__init__.py": ""}))
+    setuptools_project = '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "{0}"\nversion = "{1}"\n'
+    once("purenew-2.0.tar.gz", lambda: make_sdist(folder, "purenew", "2.0", {  # the newest is an sdist only, pure Python
+        "pyproject.toml": setuptools_project.format("purenew", "2.0"), "purenew/__init__.py": "VERSION = '2.0'\n"}))
+    once("cext-0.1.tar.gz", lambda: make_sdist(folder, "cext", "0.1", {  # a C extension: needs a compiler
+        "pyproject.toml": setuptools_project.format("cext", "0.1"),
+        "setup.py": "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('cext._speed', ['cext/_speed.c'])])\n",
+        "cext/__init__.py": "", "cext/_speed.c": "#include <Python.h>\n"}))
 
 
 def _debian_mirror() -> str:

@@ -11,6 +11,7 @@ from mlenv.diagnostics.errors import BuildError, SpecError
 from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.pipeline import build
 from mlenv.definition.load import from_mapping
+from mlenv.resolve.index import IndexSettings
 
 pytestmark = pytest.mark.integration
 
@@ -95,13 +96,27 @@ def test_missing_base_image(registry, index_settings):
         build(spec(f"{registry.host}/base/absent:1", "six"), f"{registry.host}/envs/absent", index=index_settings)
 
 
-def test_sdist_only_package_is_named(registry, base_image, index_settings):
-    definition = spec(base_image, "onlysdist==0.1")
-    with pytest.raises(BuildError, match=r"^pip: onlysdist publishes no wheel for Linux x86_64.*Fix: .*wheel") as caught:
-        build(definition, f"{registry.host}/envs/sdist", index=index_settings)
-    assert caught.value.rule == "resolution.sdist-only"
-    assert any("onlysdist==0.1 has no usable wheels" in line for _, line in caught.value.evidence)
-    _assert_nothing_tagged(registry, "envs/sdist", definition)
+def test_sdist_only_package_without_build_backend_on_the_index_is_named(registry, base_image, tmp_path, monkeypatch):
+    """An index that serves the sdist but not setuptools: the build is explained, nothing tagged."""
+    import shutil
+
+    from testbed import services
+
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path / "cache"))  # no wheel built (nor setuptools fetched) by another test
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    shutil.copy(services.ensure_wheelhouse() / "onlysdist-0.1.tar.gz", folder)
+    server = services.start_pypiserver(folder, tmp_path / "server")
+    try:
+        definition = spec(base_image, "onlysdist==0.1")
+        with pytest.raises(BuildError) as caught:
+            build(definition, f"{registry.host}/envs/sdist-nobackend", index=IndexSettings(index_url=server.url))
+    finally:
+        server.stop()
+    assert caught.value.rule == "resolution.sdist-build-failed"
+    assert caught.value.headline.startswith("pip: onlysdist==0.1 has no wheel for the target, and building a wheel from its source failed")
+    assert "setuptools" in caught.value.output
+    _assert_nothing_tagged(registry, "envs/sdist-nobackend", definition)
 
 
 def test_version_that_does_not_exist(registry, base_image, index_settings):

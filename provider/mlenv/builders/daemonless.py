@@ -75,10 +75,13 @@ def _resolve_wheels(request: BuildRequest, python) -> list:
 def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list:
     """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
     is the environment), then the wheels in their planned groups."""
-    from mlenv.builders.pip_layers import package_layer, plan_layers, venv_layer
+    from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
     from mlenv.resolve.wheel_download import fetch_wheels
 
     python, wheels = lock.python, list(lock.wheels)
     files = fetch_wheels(wheels, request.index)
+    groups = plan_layers(wheels)
+    for line in overlap_warnings(groups, files):
+        request.log(f"warning: {line}")
     layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+    return layers + [package_layer(group, files, python.version) for group in groups]

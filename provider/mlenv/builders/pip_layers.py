@@ -3,14 +3,21 @@ venv (ENV_PREFIX), packed as deterministic layers (oci/layers.py).
 
 Each wheel is installed with `installer` into a staging tree shaped like the image, then packed into a
 layer that depends only on the wheel's bytes, so a changed pin changes only its own layer.
+
+Two wheels may ship the same file (a namespace package's `backports/__init__.py`). As in pip, the
+package installed later wins: inside a shared layer it overwrites the earlier one's file, and across
+layers the upper layer's file is the one the image shows, so "later" is one order either way, the
+layer plan's. Identical files say nothing; different ones are a warning naming both packages.
 """
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 from installer import install
@@ -52,6 +59,44 @@ def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python
     return cached_layer(key, created_by, populate)
 
 
+def overlap_warnings(groups: list[list[LockedWheel]], wheel_files: dict[str, Path]) -> list[str]:
+    """One line per file that two packages install with different content, naming both and the
+    one kept (the later, in layer order)."""
+    owners: dict[str, tuple[str, tuple]] = {}  # installed path -> (pin, content fingerprint)
+    found = []
+    for wheel in (w for group in groups for w in group):
+        for path, fingerprint in _installed_files(wheel_files[wheel.name]):
+            before = owners.get(path)
+            if before and before[1] != fingerprint:
+                found.append(f"{before[0]} and {wheel.pin} both install {path} with different content: "
+                             f"{wheel.pin}'s is kept (the later package wins, as in pip)")
+            owners[path] = (wheel.pin, fingerprint)
+    return found
+
+
+def _installed_files(wheel: Path):
+    """(where the file lands, relative to the venv's site-packages or prefix; its CRC and size) for
+    each file of a wheel, and each console script installer will write."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            top, _, rest = name.partition("/")
+            if info.is_dir() or top.endswith(".dist-info"):
+                continue
+            if top.endswith(".data"):
+                scheme, _, rest = rest.partition("/")
+                name = {"scripts": f"bin/{rest}", "data": rest, "headers": f"include/{rest}"}.get(scheme, rest)
+            yield name, (info.CRC, info.file_size)
+        entry_points = next((n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")), None)
+        if entry_points:
+            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+            parser.optionxform = str
+            parser.read_string(archive.read(entry_points).decode())
+            for section in ("console_scripts", "gui_scripts"):
+                for script, target in (parser.items(section) if parser.has_section(section) else []):
+                    yield f"bin/{script}", ("entry point", target.strip())
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256(json.dumps([BUILDER_VERSION, *parts]).encode()).hexdigest()
 
@@ -76,7 +121,8 @@ def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:
         "headers": str(env / "include" / "site" / f"python{python_version}"),
         "data": str(env),
     }
-    destination = SchemeDictionaryDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix")
+    destination = SchemeDictionaryDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix",
+                                              overwrite_existing=True)  # a file another wheel of this layer shipped: the later wins
     with WheelFile.open(wheel) as source, warnings.catch_warnings():
         # installer skips __pycache__ files some wheels ship (numpy does): exactly what we want
         warnings.filterwarnings("ignore", message="Skip installing .*__pycache__", category=RuntimeWarning)

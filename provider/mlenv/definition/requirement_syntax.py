@@ -19,7 +19,6 @@ ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar.lz",
 
 PEP508_FIX = "write it as name, name==version or name>=x,<y (PEP 508)"
 WHEEL_FIX = "build a wheel (pip wheel --no-deps --wheel-dir wheels <path>) and reference the .whl"
-DIRECT_URL_FIX = "publish it to an index and pin it by version (name==1.2.3), or download the wheel and reference the file"
 HASH_FIX = "copy the value from pip hash <file> or pip-compile --generate-hashes, e.g. --hash=sha256:<64 hex digits>"
 CREDENTIALS_FIX = ("keep secrets out of the definition: write a ${INDEX_TOKEN} placeholder in their place (pip and mlenv "
                    "expand it from the environment at build time), or set PIP_INDEX_URL / MLENV_INDEX_URL in the environment")
@@ -130,7 +129,10 @@ def unnamed_location(text: str) -> tuple[str, bool, bool] | None:
 
 def has_exact_pin(requirement: Requirement) -> bool:
     """An `==` (or `===`) version among its specifiers: the lock cannot pick another version. (The
-    unpinned-package warning asks this; pip's rule for --hash, `pinned`, is stricter.)"""
+    unpinned-package warning asks this; pip's rule for --hash, `pinned`, is stricter.) A direct
+    reference is pinned by its URL; a git ref that can move has its own warning."""
+    if requirement.url:
+        return True
     return any(s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier)
 
 

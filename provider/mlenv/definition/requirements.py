@@ -3,29 +3,29 @@
 Users write `pip: [...]` in YAML, `pip: requirements.txt`, or a conda file's `pip:` subsection; all
 three are requirement-file lines. We accept the part of pip's format that builds the same image on
 every machine: PEP 508 requirements (parsed by `packaging`, never by hand), -r/-c includes, index
-options, `--hash=` pins and private wheels by path, whose content enters the definition hash.
-Whatever pip would build from source, fetch from an arbitrary URL, or use to weaken TLS is a
-`SpecError` naming the line, the value and the fix. Secrets in URLs are never echoed.
+options, `--hash=` pins, private wheels by path, whose content enters the definition hash, and
+direct references to a wheel, an sdist archive or a git repository (direct_reference.py), locked at
+build time by sha256 or commit. Editable installs, local source trees, and whatever would weaken TLS
+are a `SpecError` naming the line, the value and the fix. Secrets in URLs are never echoed.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from mlenv.definition.local_files import LinksFolder, file_digests, read_links_folder
-from mlenv.diagnostics.errors import SpecError, SpecWarning
+from mlenv.definition import requirement_locations as locations
+from mlenv.definition.direct_reference import direct_requirement, is_vcs, mutable_ref_warning
+from mlenv.definition.local_files import LinksFolder, file_digests
+from mlenv.diagnostics.errors import SpecWarning
 from mlenv.definition.requirement_syntax import (
-    ARCHIVES, CREDENTIALS_FIX, DIRECT_URL_FIX, INCLUDE_FIX, PEP508_FIX, PLACEHOLDERS, SCHEME, WHEEL_FIX,
-    fail, inline_item, is_file_url, logical_lines, masked, parse_hash, parse_options, pinned, split_line, unnamed_location,
+    ARCHIVES, INCLUDE_FIX, PEP508_FIX, SCHEME, WHEEL_FIX,
+    fail, inline_item, is_file_url, logical_lines, parse_hash, parse_options, pinned, split_line, unnamed_location,
 )
 
 
@@ -126,13 +126,15 @@ class _Parser:
     find_links: list[str] = field(default_factory=list)
     wheels: list[PrivateWheel] = field(default_factory=list)
     links_folders: dict[str, LinksFolder] = field(default_factory=dict)
+    notes: list[SpecWarning] = field(default_factory=list)
     reading: list[str] = field(default_factory=list)
     done: set[tuple[str, bool]] = field(default_factory=set)
 
     def result(self) -> PipSpec:
-        _check_unique(self.requirements, self.wheels, self.origin)
-        return PipSpec(tuple(self.requirements), tuple(self.constraints), _hash_pairs(self.hashes), self.index_url,
-                       tuple(self.extra_index_urls), tuple(self.find_links), tuple(self.wheels), self._partial_hashes(),
+        requirements = _identical_once(self.requirements, _requirement_key)  # a line written twice is one requirement
+        _check_unique(requirements, self.wheels, self.origin)
+        return PipSpec(requirements, tuple(self.constraints), _hash_pairs(self.hashes), self.index_url,
+                       tuple(self.extra_index_urls), tuple(self.find_links), tuple(self.wheels), self._partial_hashes() + tuple(self.notes),
                        tuple(self.links_folders.values()))
 
     def _partial_hashes(self) -> tuple[SpecWarning, ...]:
@@ -188,25 +190,25 @@ class _Parser:
         if name in ("--requirement", "--constraint"):
             self.include(value, where, here, constraint or name == "--constraint")
         elif name == "--index-url":
-            url = _index_url(value, where, name)
+            url = locations.index_url(value, where, name)
             if self.index_url and self.index_url.rstrip("/") != url.rstrip("/"):
                 raise fail(where, f"a second, different --index-url (the first is {self.index_url!r})",
                            "keep one --index-url; add the others with --extra-index-url", url)
             self.index_url = self.index_url or url
         elif name == "--extra-index-url":
-            _append_new(self.extra_index_urls, _index_url(value, where, name))
+            _append_new(self.extra_index_urls, locations.index_url(value, where, name))
         elif name == "--find-links":
-            location = _find_links(value, where, here)
+            location = locations.find_links(value, where, here)
             _append_new(self.find_links, location)
             if os.path.isabs(location) and location not in self.links_folders:  # a local folder, not a URL
-                self.links_folders[location] = _links_folder(location, where, value)
+                self.links_folders[location] = locations.links_folder(location, where, value)
         else:  # --hash
             raise fail(where, "--hash must follow a requirement on the same line", "write name==version --hash=sha256:<hex> on one line", token)
 
     def include(self, written: str, where: str, here: Path, constraint: bool) -> None:
         if SCHEME.match(written) and not is_file_url(written):
             raise fail(where, "remote requirement files are not supported", "download it next to the definition and include it by path", written)
-        self.read(Path(_local_path(written, here, where)), where, written, constraint)
+        self.read(Path(locations.local_path(written, here, where)), where, written, constraint)
 
     # --- requirements ------------------------------------------------------------------------
 
@@ -219,6 +221,8 @@ class _Parser:
         if parsed is not None and not parsed.name.lower().endswith((".whl", *ARCHIVES)):
             if parsed.url is None:
                 return self.named(parsed, text, hashes, where, constraint)
+            if _remote(parsed.url):
+                return self.direct(direct_requirement(parsed.url, parsed.name, tuple(parsed.extras), parsed.marker, where, text), text, hashes, where, constraint)
             return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text, hashes, where, here, constraint)
         location = unnamed_location(text)
         if location is None and "${" in text:
@@ -226,6 +230,11 @@ class _Parser:
                        "write the version itself, e.g. torch==2.3.1", text)
         if location is None:
             raise fail(where, f"invalid requirement: {error}", PEP508_FIX, text)
+        if _remote(location[0]):
+            if location[1]:
+                raise fail(where, "extras need the package's name", "write NAME[extra] @ URL", text)
+            marker = text.partition("; ")[2].strip() or None
+            return self.direct(direct_requirement(location[0], None, (), marker, where, text), text, hashes, where, constraint)
         self.located(*location, None, text, hashes, where, here, constraint)
 
     def named(self, requirement: Requirement, text: str, hashes: list[str], where: str, constraint: bool) -> None:
@@ -238,14 +247,23 @@ class _Parser:
             raise fail(where, "a constraint cannot have extras", f"write the constraint without them ({requirement.name}...)", text)
         (self.constraints if constraint else self.requirements).append(requirement)
 
+    def direct(self, requirement: Requirement, text: str, hashes: list[str], where: str, constraint: bool) -> None:
+        """A wheel, sdist or git URL: resolved and locked (archive sha256, git commit) at build time."""
+        if constraint:
+            raise fail(where, "a constraint cannot be a file or URL", "put the URL in a requirements file; constraints hold names and versions", text)
+        if hashes and is_vcs(requirement):
+            raise fail(where, "--hash cannot check a git checkout (pip refuses it too)", "remove the --hash and pin the commit (@<40-hex commit>)", text)
+        if hashes:
+            self.hashes.setdefault(canonicalize_name(requirement.name), set()).update(hashes)
+        self.notes += filter(None, [mutable_ref_warning(requirement, where)])
+        self.requirements.append(requirement)
+
     def located(self, location: str, extras: bool, marker: bool, name: str | None, text: str, hashes: list[str],
                 where: str, here: Path, constraint: bool) -> None:
-        """A requirement given as a URL or a path: only a local wheel is accepted."""
-        if SCHEME.match(location) and not is_file_url(location):
-            raise fail(where, "direct URL requirements are not supported", DIRECT_URL_FIX, text)
+        """A requirement given as a local path or file: URL: only a wheel is accepted."""
         if constraint:
             raise fail(where, "a constraint cannot be a file or URL", "reference the .whl from a requirements file; constraints hold names and versions", text)
-        path = _local_path(location, here, where)
+        path = locations.local_path(location, here, where)
         if not path.lower().endswith(".whl"):
             if path.lower().endswith(ARCHIVES) or os.path.isdir(path):
                 raise fail(where, "local source directories and sdists are not supported, only wheels", WHEEL_FIX, text)
@@ -260,20 +278,7 @@ class _Parser:
         self.wheels.append(wheel)
 
 
-# --- locations -------------------------------------------------------------------------------
-
-def _local_path(location: str, here: Path, where: str) -> str:
-    """An absolute path for a relative path, an absolute one, or a file: URL."""
-    if is_file_url(location):
-        try:
-            parts = urlsplit(location)
-        except ValueError as err:
-            raise fail(where, f"invalid file: URL: {err}", "write file:///absolute/path, or a path relative to this file", location) from None
-        if parts.netloc not in ("", "localhost"):
-            raise fail(where, "a file: URL cannot name another host", "write file:///absolute/path, or a path relative to this file", location)
-        location = url2pathname(parts.path)
-    return os.path.abspath(os.path.join(here, location))
-
+# --- files ---------------------------------------------------------------------------------
 
 def _read_text(path: Path, where: str, written: str) -> str:
     if not os.path.exists(path):
@@ -286,51 +291,6 @@ def _read_text(path: Path, where: str, written: str) -> str:
         raise fail(where, f"requirements file {path} is not UTF-8 text", "save it as UTF-8", written) from None
     except (OSError, ValueError) as err:
         raise fail(where, f"cannot read requirements file {path}: {getattr(err, 'strerror', None) or err}", INCLUDE_FIX, written) from None
-
-
-def _index_url(url: str, where: str, option: str) -> str:
-    """An http(s) index URL, with no secret written in it and no plain http off this machine."""
-    try:
-        parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # .port raises on a malformed port
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise fail(where, f"{option} must be an http:// or https:// URL", f"write {option} https://host/simple/", url)
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    secret = password or user  # a lone user name is usually a token
-    if at and secret and not PLACEHOLDERS.fullmatch(secret):
-        raise SpecError(where, f"{option} has credentials written in plain text", CREDENTIALS_FIX, masked(url))
-    if parts.scheme.lower() == "http" and not _loopback(host):
-        raise fail(where, f"{option} uses plain http, which pip ignores without --trusted-host and which nothing verifies",
-                   "serve the index over https:// (for a private CA set SSL_CERT_FILE); plain http is accepted only for localhost", url)
-    return url
-
-
-def _find_links(value: str, where: str, here: Path) -> str:
-    """URLs stay as written; a local folder becomes absolute (its wheels are hashed into the definition)."""
-    if SCHEME.match(value) and not is_file_url(value):
-        return _index_url(value, where, "--find-links")
-    path = _local_path(value, here, where)
-    if not os.path.isdir(path):
-        raise fail(where, f"--find-links folder {path} does not exist", "create the folder of wheels, or give the https:// URL of a links page", value)
-    return path
-
-
-def _links_folder(path: str, where: str, written: str) -> LinksFolder:
-    try:
-        return read_links_folder(path)
-    except OSError as err:
-        raise fail(where, f"cannot read the --find-links folder {path}: {err.strerror or err}",
-                   "make the folder and its wheels readable, or give the https:// URL of a links page", written) from None
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _wheel(path: str, hashes: list[str], where: str, text: str) -> tuple[PrivateWheel, dict[str, str]]:
@@ -371,7 +331,11 @@ def _identical_once(items: list, key) -> tuple:
 
 def _requirement_key(requirement: Requirement) -> tuple:
     return (canonicalize_name(requirement.name), tuple(sorted(canonicalize_name(e) for e in requirement.extras)),
-            str(requirement.specifier), str(requirement.marker or ""))
+            str(requirement.specifier), requirement.url or "", str(requirement.marker or ""))
+
+
+def _remote(location: str) -> bool:
+    return bool(SCHEME.match(location)) and not is_file_url(location)
 
 
 def _check_unique(requirements: Sequence[Requirement], wheels: Sequence[PrivateWheel], origin: str) -> None:

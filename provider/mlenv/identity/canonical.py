@@ -32,6 +32,8 @@ def canonical_requirement(requirement: Requirement) -> str:
     if requirement.extras:
         text += "[" + ",".join(sorted(canonicalize_name(e) for e in requirement.extras)) + "]"
     text += str(SpecifierSet(",".join(_canonical_specifier(s) for s in requirement.specifier)))
+    if requirement.url:  # a direct reference: the URL, as written, is the requirement
+        text += f" @ {requirement.url}" + (" " if requirement.marker else "")
     if requirement.marker:
         text += f"; {requirement.marker}"
     return text

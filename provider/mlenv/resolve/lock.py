@@ -38,7 +38,7 @@ def lock_hash(lock: Lock) -> str:
     payload = {
         "base": lock.base_digest,
         "python": lock.python.version if lock.python else None,
-        "wheels": [[w.name, w.version, w.filename, w.sha256] for w in lock.wheels],
+        "wheels": [[w.name, w.version, w.filename, w.sha256, *([w.source] if w.source else [])] for w in lock.wheels],
     }
     if lock.conda is not None:
         payload["conda"] = lock.conda.identity()

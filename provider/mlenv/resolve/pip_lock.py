@@ -1,7 +1,10 @@
 """Resolve pip requirements for the target platform to exact wheels (name, version, file, sha256).
 
-uv does the resolution (`uv pip compile` to a PEP 751 pylock.toml, wheels only); we then pick, for
-each package, the single best wheel for the target's tags with `packaging.tags`.
+uv does the resolution (`uv pip compile` to a PEP 751 pylock.toml, wheels only, so it never builds
+anything itself); we then pick, for each package, the single best wheel for the target's tags with
+`packaging.tags`. Where wheels alone do not give what pip would install (a version with only an
+sdist, a requirement that fell back to an older version), pip_sources.py builds the sdists it can
+and uv resolves again with them; direct references are built by direct_refs.py.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 import subprocess
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from packaging import tags
@@ -20,40 +23,58 @@ from packaging.version import Version
 
 from mlenv.cache import cache_root
 from mlenv.identity.canonical import canonical_requirement
-from mlenv.diagnostics.errors import BuildError, ResolveError
 from mlenv.diagnostics.diagnose import explain
+from mlenv.diagnostics.errors import BuildError, ResolveError
 from mlenv.resolve.index import IndexSettings, available_versions
 from mlenv.definition.requirement_syntax import has_exact_pin
+from mlenv.resolve.locked_wheel import LockedWheel, hash_checked
 from mlenv.resolve.target import PythonFacts
 
+__all__ = ["LockedWheel", "resolve", "preview_versions", "target_tag_order", "uv_platform"]
+
 _UV_MANYLINUX = [17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]
+_ROUNDS = 8  # each round builds at least one more sdist; real chains are one or two long
 
 
-@dataclass(frozen=True)
-class LockedWheel:
-    name: str
-    version: str
-    filename: str
-    url: str
-    sha256: str
-    size: int
-
-    @property
-    def pin(self) -> str:
-        return f"{self.name}=={self.version}"
+class _UvFailed(Exception):
+    def __init__(self, stderr: str):
+        super().__init__(stderr)
+        self.stderr = stderr
 
 
-def resolve(pip, python: PythonFacts, index: IndexSettings) -> list[LockedWheel]:
+def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bool = True) -> list[LockedWheel]:
     """The exact wheel set for a `PipSpec` (requirements, private wheels, constraints, --hash
-    values), sorted by name."""
+    values), sorted by name. `build_sources=False` (preview) never builds an sdist nor asks the
+    index why a requirement fell back: it only locks what has wheels."""
+    from mlenv.resolve import pip_sources
+
     if not pip.installs_anything:
         return []
     lines = [canonical_requirement(r) for r in pip.requirements] + [f"{w.name} @ {Path(w.path).as_uri()}" for w in pip.wheels]
     constraints = [canonical_requirement(r) for r in pip.constraints]
-    pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index)
-    target_tags = list(target_tag_order(python))
-    allowed = dict(pip.hashes)
-    return sorted((_best_wheel(p, target_tags, allowed) for p in pylock.get("packages", [])), key=lambda w: w.name)
+    sources = [canonicalize_name(r.name) for r in pip.requirements if r.url and not r.url.split("#")[0].endswith(".whl")]
+    target = pip_sources.Target(python, list(target_tag_order(python)), index, build_sources)
+    built: dict[str, pip_sources.BuiltSdist] = {}  # built wheel's file name -> where it came from
+    for _ in range(_ROUNDS):
+        try:
+            pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built=built, sources=sources)
+        except _UvFailed as failed:
+            text = failed.stderr + _versions_hint(failed.stderr, index, python.version)
+            if not _add(built, pip_sources.after_failure(text, target)):  # built before, and uv still fails
+                raise explain(text, "pip", index.secrets(), kind=ResolveError) from None
+            continue
+        wheels = [_locked(p, target.tags, dict(pip.hashes), built, index) for p in pylock.get("packages", [])]
+        newer = pip_sources.after_lock(pip.requirements, {w.name: w.version for w in wheels}, target, {b.source for b in built.values()}) if build_sources else []
+        if not _add(built, newer):
+            return sorted(wheels, key=lambda w: w.name)
+    raise ResolveError("pip", f"resolving still needed another source build after {_ROUNDS} rounds", "publish wheels of the sdist-only packages to your index")
+
+
+def _add(built: dict, more: list) -> bool:
+    """Whether `more` holds a wheel not built before (else another round would change nothing)."""
+    new = [item for item in more if item.path.name not in built]
+    built.update((item.path.name, item) for item in new)
+    return bool(new)
 
 
 def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
@@ -67,7 +88,7 @@ def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
     version = spec.python.version or f"{sys.version_info.major}.{sys.version_info.minor}"
     python = PythonFacts(".".join(version.split(".")[:2]), "", "2.28")
     try:
-        return {w.name: w.version for w in resolve(spec.pip, python, index.for_definition(spec.pip))}
+        return {w.name: w.version for w in resolve(spec.pip, python, index.for_definition(spec.pip), build_sources=False)}
     except (BuildError, OSError, subprocess.SubprocessError, ValueError, KeyError):
         return {}
 
@@ -87,6 +108,18 @@ def target_tag_order(python: PythonFacts):
     yield from tags.compatible_tags((major, minor), interpreter=f"cp{major}{minor}", platforms=platforms)
 
 
+def _locked(package: dict, target_tags: list[tags.Tag], allowed: dict, built: dict, index: IndexSettings) -> LockedWheel:
+    """The wheel to install for one pylock entry: a direct reference (built if it is a source),
+    else the best of its wheels for the target, pointed at the cache when it was built here."""
+    from mlenv.resolve.direct_refs import is_direct, locked_direct
+
+    if is_direct(package):
+        return locked_direct(package, index, allowed.get(canonicalize_name(package["name"])))
+    wheel = _best_wheel(package, target_tags, allowed)
+    here = built.get(wheel.filename)
+    return replace(wheel, url=here.path.as_uri(), source=here.source) if here and wheel.url.startswith("file:") else wheel
+
+
 def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> LockedWheel:
     name = canonicalize_name(package["name"])
     archive = package.get("archive")
@@ -95,7 +128,7 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
         return LockedWheel(name=name, version=package["version"], filename=path.name, url=path.as_uri(), sha256=archive["hashes"]["sha256"], size=path.stat().st_size)
     rank = {tag: index for index, tag in enumerate(target_tags)}
     best, best_rank = None, len(rank)
-    for wheel in _hash_checked(name, package.get("wheels", []), allowed.get(name)):
+    for wheel in hash_checked(name, package.get("wheels", []), allowed.get(name)):
         filename = wheel["url"].rsplit("/", 1)[-1].split("#")[0]
         wheel_rank = min((rank.get(t, len(rank)) for t in parse_wheel_filename(filename)[3]), default=len(rank))
         if wheel_rank < best_rank:
@@ -106,23 +139,12 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
     return LockedWheel(name=name, version=package["version"], filename=filename, url=wheel["url"], sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or 0))
 
 
-def _hash_checked(name: str, wheels: list[dict], hashes: tuple[str, ...] | None) -> list[dict]:
-    """Only the files a `--hash=` pin allows, as pip's hash-checking mode does."""
-    if not hashes:
-        return wheels
-    sha256 = {h.split(":", 1)[1] for h in hashes if h.startswith("sha256:")}
-    if not sha256:
-        raise ResolveError(f"pip.{name}", "only sha384/sha512 hashes are given, and the lock records sha256", "add the sha256 hashes (pip-compile --generate-hashes writes them)", sorted(hashes))
-    matching = [w for w in wheels if w.get("hashes", {}).get("sha256") in sha256]
-    if not matching:
-        found = ", ".join(w.get("hashes", {}).get("sha256", "?")[:16] + "…" for w in wheels)
-        raise ResolveError(f"pip.{name}", f"no file of {name} on the index matches its --hash values (the index offers {found})",
-                         "regenerate the hashes from the index you build against, or check that the index serves the files you reviewed", rule="resolution.hash-mismatch")
-    return matching
-
-
-def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings) -> dict:
+def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings, *, built: dict, sources: list[str]) -> dict:
+    """uv's pylock for the lines, wheels only except for `sources` (direct references to an sdist or
+    a git repository, which uv reads to learn their dependencies); `built`: wheels built by earlier rounds."""
     from uv import find_uv_bin
+
+    from mlenv.resolve.sdist_build import build_env, index_options
 
     with tempfile.TemporaryDirectory(prefix="mlenv-lock-") as work:
         output = Path(work) / "pylock.toml"
@@ -130,23 +152,21 @@ def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: Inde
             find_uv_bin(), "pip", "compile", "-", "--format", "pylock.toml", "-o", str(output),
             "--python-version", python.version, "--python-platform", uv_platform(python.glibc),
             "--only-binary", ":all:", "--no-config", "--no-header", "--quiet",
-            "--cache-dir", str(cache_root() / "uv"),
+            "--cache-dir", str(cache_root() / "uv"), *index_options(index),
         ]
-        if index.index_url:
-            command += ["--index-url", index.index_url]
-        for extra in index.extra_index_urls:
-            command += ["--extra-index-url", extra]
-        for location in index.find_links:
-            command += ["--find-links", location]
+        for name in sources:
+            command += ["--no-binary", name]
+        if built:  # sdists built into wheels by an earlier round, offered as local files
+            (Path(work) / "built").mkdir()
+            for name, item in built.items():
+                os.symlink(item.path, Path(work) / "built" / name)
+            command += ["--find-links", str(Path(work) / "built")]
         if constraints:
             (Path(work) / "constraints.txt").write_text("\n".join(constraints) + "\n")
             command += ["--constraint", str(Path(work) / "constraints.txt")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_INDEX", "UV_EXTRA_INDEX", "UV_DEFAULT_INDEX", "UV_FIND_LINKS"))}
-        if index.ca_file:
-            env["SSL_CERT_FILE"] = index.ca_file
-        done = subprocess.run(command, input=lines, capture_output=True, text=True, env=env, cwd=work, timeout=600)
+        done = subprocess.run(command, input=lines, capture_output=True, text=True, env=build_env(index), cwd=work, timeout=600)
         if done.returncode != 0:
-            raise explain(done.stderr + _versions_hint(done.stderr, index, python.version), "pip", index.secrets(), kind=ResolveError)
+            raise _UvFailed(done.stderr)
         return tomllib.loads(output.read_text())
 
 

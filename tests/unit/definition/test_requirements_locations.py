@@ -288,19 +288,6 @@ def test_a_path_that_does_not_exist(tmp_path):
         f"{INCLUDE_FIX}, or write it as name, name==version or name>=x,<y (PEP 508)")
 
 
-@pytest.mark.parametrize("line", [
-    "torch @ https://download.pytorch.org/whl/cu121/torch-2.3.1%2Bcu121-cp311-cp311-linux_x86_64.whl",
-    "https://files.example/tool-1.0-py3-none-any.whl",
-    "git+https://github.com/org/tool@v1.0#egg=tool",
-    "tool @ git+ssh://git@github.com/org/tool.git@v1.0",
-])
-def test_direct_urls(line):
-    shown = line.replace("git@", "***@", 1)  # a user name alone may be a token: hidden too
-    assert error([line]).headline == (
-        f"pip[0]: direct URL requirements are not supported (got {shown!r}). "
-        "Fix: publish it to an index and pin it by version (name==1.2.3), or download the wheel and reference the file")
-
-
 def test_malformed_file_url():
     assert error(["tool @ file://[broken/tool-1.0-py3-none-any.whl"]).headline == (
         "pip[0]: invalid file: URL: Invalid IPv6 URL (got 'file://[broken/tool-1.0-py3-none-any.whl'). "

@@ -23,7 +23,7 @@ def test_valid_definition_parses_every_field():
         ({"image": BASE, "pip": ["six", ""]}, "pip[1]", "non-empty"),
         ({"image": BASE, "pip": {"six": 1}}, "pip", "pip: [numpy==1.26.4"),
         ({"image": BASE, "pip": ["six", "Six>=1"]}, "pip", "merge them"),
-        ({"image": BASE, "pip": ["pkg @ https://example.org/pkg.whl"]}, "pip[0]", "pin it by version"),
+        ({"image": BASE, "pip": ["pkg @ https://example.org/pkg.whl"]}, "pip[0]", "keep the name pip wheel gave it"),
         ({"image": BASE, "variables": {"1BAD": "x"}}, "variables.1BAD", "letters, digits"),
         ({"image": BASE, "variables": {"PATH": "/x"}}, "variables.PATH", "remove it"),
         ({"image": BASE, "variables": {"A": [1]}}, "variables.A", "quote the value"),
