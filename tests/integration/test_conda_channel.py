@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 PLATFORMS = ["linux-64", "noarch"]
 SPECS = ["python", "pip", "mlhello", "prefixprobe", "chain-a", "tinylib"]
 EXPECTED = {
-    "linux-64": {("python", "3.11.2"), ("prefixprobe", "1.0"), ("needs-glibc", "1.0")},
+    "linux-64": {("python", "3.11.2"), ("prefixprobe", "1.0"), ("needs-glibc", "1.0"), ("needs-cuda", "1.0")},
     "noarch": {("pip", testbed_channel.PIP_VERSION), ("mlhello", "1.0"), ("tinylib", "1.0"), ("tinylib", "2.0"),
                ("chain-a", "1.0"), ("chain-b", "1.0"), ("chain-c", "1.0")},
 }
