@@ -69,7 +69,7 @@ def prepare(request, work: Path) -> Recipe:
     context, its Dockerfile text (with variables appended), or a Dockerfile generated from image +
     steps + pip."""
     from mlenv.definition.reference import parse_reference
-    from mlenv.oci.store import open_store
+    from mlenv.oci.store import open_base_store
 
     spec, index, log = request.spec, request.index, request.log
     wheels: list = []
@@ -86,7 +86,7 @@ def prepare(request, work: Path) -> Recipe:
         try:
             ref = parse_reference(base_name)
             login = request.base_credentials(ref)
-            store = open_store(ref, login)
+            store = open_base_store(ref, login)
             from mlenv.oci.base_image import resolve_base
 
             base = resolve_base(ref, store)
