@@ -76,6 +76,11 @@ def prepare(request, work: Path) -> Recipe:
     python = None
     if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
         context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
+        if spec.build.templates:  # an Azure ML asset's context: built as a copy with its templates filled in
+            from mlenv.definition.curated_asset import write_rendered
+
+            context = write_rendered(spec.build, work / "context")
+            dockerfile = context / spec.build.dockerfile_path
     else:
         context, dockerfile = work / "context", work / "Dockerfile"
         context.mkdir()
