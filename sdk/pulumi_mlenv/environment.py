@@ -157,6 +157,8 @@ def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
     given = explicit.get("image")  # the base of a file that names none (a requirements.txt, an MLflow model…)
     fallback = base_image(given if isinstance(given, str) else None)
     specs = [_program_step(lambda: load_file(file, image=fallback))] if file is not None else []
+    if specs and not explicit.keys() & {"image", "docker", "dockerfile", "build", "curated"}:
+        _program_step(lambda: _require_base(specs[0]))
     fields = to_mapping(specs[0]) if specs else {}
     if specs and not explicit:
         return fields, specs
@@ -165,6 +167,15 @@ def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
         return fields, specs
     specs.append(_program_step(lambda: from_mapping(fields, base_dir=Path("."))))
     return to_mapping(specs[-1]), specs
+
+
+def _require_base(spec) -> None:
+    """A bare file or an MLflow model given no image: the program stops with the one error saying how to give it."""
+    from mlenv.definition.rules import missing_base_image
+
+    error = missing_base_image(spec)
+    if error:
+        raise error
 
 
 def _has_outputs(value: Any) -> bool:

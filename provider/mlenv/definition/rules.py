@@ -63,14 +63,21 @@ def _docker_definition(spec):
         if sources:
             yield SpecError("curated", f"a curated environment cannot be combined with {', '.join(sources)}", "use the curated reference alone, or define the environment yourself", spec.curated)
         return
-    if not sources and spec.source:  # a bare file or an MLflow model: the base image comes from outside
-        yield SpecError("image", f"{spec.source} names no base image",
-                        "pass --image IMAGE (e.g. python:3.11-slim) or set $MLENV_BASE_IMAGE; in Pulumi, give image=...")
+    if not sources and missing_base_image(spec):
+        yield missing_base_image(spec)
     elif not sources:
         yield SpecError("image", "no Docker definition: a base image, a Dockerfile or a build context is required",
                         "set image (e.g. registry.example/base/python:3.11-bookworm), dockerfile, or build: {path: ./context}")
     elif len(sources) > 1:
         yield SpecError(" and ".join(sources), "more than one Docker definition", "keep exactly one of image, dockerfile and build (a Dockerfile's FROM line names its base image)")
+
+
+def missing_base_image(spec) -> SpecError | None:
+    """A bare file or an MLflow model names no base image: it comes from outside, and nothing gave one."""
+    if spec.source and not (spec.image or spec.dockerfile or spec.build or spec.curated):
+        return SpecError("image", f"{spec.source} names no base image",
+                         "pass --image IMAGE (e.g. python:3.11-slim) or set $MLENV_BASE_IMAGE; in Pulumi, give image=...")
+    return None
 
 
 def _packages_given(spec) -> list[str]:
