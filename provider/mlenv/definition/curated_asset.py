@@ -35,6 +35,7 @@ ASSET_SOURCE = "an Azure ML asset"
 LATEST_PYPI = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?\s*(?:==|~=)\s*\{\{latest-pypi-version(?::(?P<flags>[^}]*))?\}\}")
 LATEST_TAG = re.compile(r"(?P<image>[^\s\"'=]+?):\{\{latest-image-tag(?::(?P<pattern>.*?))?\}\}")
 _FIELD = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+_ASSET_TEMPLATE = re.compile(r"\{\{\s*(?:asset\.name|asset\.version|image\.context\.path|image\.dockerfile\.path|latest-image-tag|latest-pypi-version)")
 _TEXT_FILES = (".txt", ".yaml", ".yml", ".in")
 
 
@@ -57,8 +58,7 @@ def is_asset_folder(folder: Path) -> bool:
 
 def is_asset_spec(path: Path, data: dict) -> bool:
     """A spec.yaml with the asset templates in it, or the one its asset.yaml names."""
-    return _FIELD.search(repr(data)) is not None or "{{latest-" in repr(data) or (
-        path.name == SPEC_FILE and (path.parent / ASSET_FILE).is_file())
+    return _ASSET_TEMPLATE.search(repr(data)) is not None or (path.name == SPEC_FILE and (path.parent / ASSET_FILE).is_file())
 
 
 # --- the asset ---------------------------------------------------------------------------------------

@@ -117,3 +117,10 @@ def test_an_asset_that_is_not_an_environment_is_refused(tmp_path):
     (tmp_path / "spec.yaml").write_text("name: x\n")
     with pytest.raises(SpecError, match="asset.yaml.type: this asset is not an environment"):
         load_file(tmp_path)
+
+
+def test_other_braces_in_our_yaml_are_left_as_written(tmp_path):
+    """Only the asset templates make a spec.yaml an asset; `{{...}}` of another tool stays a value."""
+    (tmp_path / "env.yml").write_text('image: registry.example/base/python:3.11\nvariables: {GREETING: "{{ hello }}"}\n')
+    spec = load_file(tmp_path / "env.yml")
+    assert spec.source == "" and spec.variables == {"GREETING": "{{ hello }}"}
