@@ -1,12 +1,17 @@
 """`mlenv`: the same pipeline as the provider, without Pulumi.
 
-  mlenv build FILE [--registry REPO] [--index-url URL] [--json]
-  mlenv lock FILE [--format explicit|requirements|pixi] [-o OUT]
-  mlenv hash FILE
-  mlenv validate FILE...
-  mlenv diff OLD NEW [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
+  mlenv build FILE [--image IMAGE] [--registry REPO] [--index-url URL] [--json]
+  mlenv lock FILE [--image IMAGE] [--format explicit|requirements|pixi] [-o OUT]
+  mlenv hash FILE [--image IMAGE]
+  mlenv validate FILE... [--image IMAGE]
+  mlenv diff OLD NEW [--image IMAGE] [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
   mlenv import-rootfs ROOTFS.tar REF
   mlenv diagnose LOGFILE|- [--catalogue]
+
+FILE is any definition mlenv reads (sources.py): an environment YAML (ours, Azure ML v2), an Azure ML
+v1 JSON file or saved folder, a bare conda file or requirements.txt, an MLflow model folder or
+python_env.yaml, an Azure ML asset folder. --image (else $MLENV_BASE_IMAGE) is the base image of one
+that names none.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ import sys
 
 from mlenv.diagnostics.errors import InternalError, MlenvError
 from mlenv.diagnostics.last_resort import last_resort
-from mlenv.settings import DEFAULT_REGISTRY, default_registry, index_settings, registry_credentials
+from mlenv.settings import DEFAULT_REGISTRY, base_image, default_registry, index_settings, registry_credentials
+
+DEFINITION_HELP = ("definition: environment YAML (ours, Azure ML v2), Azure ML v1 JSON or saved folder, conda environment file, "
+                   "requirements.txt, MLflow model folder or python_env.yaml, Azure ML asset folder")
+IMAGE_HELP = "base image for a definition that names none (a conda file, a requirements.txt, an MLflow model); default: $MLENV_BASE_IMAGE"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="build and push an environment unless its image already exists")
-    build.add_argument("file", help="environment YAML file")
+    build.add_argument("file", help=DEFINITION_HELP)
+    build.add_argument("--image", help=IMAGE_HELP)
     build.add_argument("--registry", default=default_registry(), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
     build.add_argument("--json", action="store_true", help="print the outputs as JSON")
     build.set_defaults(run=_build)
 
     lock = commands.add_parser("lock", help="resolve an environment without building it, and write its lock for other tools")
-    lock.add_argument("file", help="environment YAML file")
+    lock.add_argument("file", help=DEFINITION_HELP)
+    lock.add_argument("--image", help=IMAGE_HELP)
     lock.add_argument("--format", choices=("explicit", "requirements", "pixi"), default="explicit",
                       help="explicit: conda's @EXPLICIT list (wheels as comments); requirements: the wheels with hashes; pixi: a pixi.lock")
     lock.add_argument("-o", "--output", help="write to this file (default: standard output)")
@@ -58,12 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--index-url", help="package index (default: as for build)")
     lock.set_defaults(run=_lock)
 
-    hash_ = commands.add_parser("hash", help="print the definition hash of an environment file")
-    hash_.add_argument("file")
+    hash_ = commands.add_parser("hash", help="print the definition hash of a definition (exit 1, with the errors, when validate rejects it)")
+    hash_.add_argument("file", help=DEFINITION_HELP)
+    hash_.add_argument("--image", help=IMAGE_HELP)
     hash_.set_defaults(run=_hash)
 
     validate = commands.add_parser("validate", help="check definition files: errors (exit 1) and warnings, as in pulumi preview")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="+", metavar="FILE", help=DEFINITION_HELP)
+    validate.add_argument("--image", help=IMAGE_HELP)
     validate.add_argument("--offline", action="store_true", help="do not ask the index what unpinned packages would lock to")
     validate.add_argument("--index-url", help="package index for that question (default: as for build)")
     validate.set_defaults(run=_validate)
@@ -71,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="what changed between two definitions, and whether it rebuilds")
     diff.add_argument("old", help="definition file, or REV:PATH for a file at a git revision (e.g. main:envs/train.yml)")
     diff.add_argument("new", help="definition file, or REV:PATH")
+    diff.add_argument("--image", help=IMAGE_HELP)
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the change rebuilds the image")
     diff.set_defaults(run=_diff)
@@ -93,11 +107,24 @@ def _warn(spec) -> None:
         print(f"warning: {warning.headline}", file=sys.stderr)
 
 
+def _load(args, path: str):
+    """The definition at `path`, with --image (else $MLENV_BASE_IMAGE) as the base of one that names none."""
+    from pathlib import Path
+
+    from mlenv.definition.load import with_base_image
+    from mlenv.definition.sources import load_source
+
+    spec = load_source(Path(path))
+    own = spec.image or ("a Dockerfile" if spec.dockerfile else "a build context" if spec.build else spec.curated)
+    if args.image and own:
+        print(f"warning: --image is ignored for {path}: it names its own base ({own})", file=sys.stderr)
+    return with_base_image(spec, base_image(args.image))
+
+
 def _build(args) -> int:
     from mlenv.pipeline import build
-    from mlenv.definition.load import load_file
 
-    spec = load_file(args.file)
+    spec = _load(args, args.file)
     _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     result = build(spec, args.registry, registry_credentials(), index_settings(args.index_url), log=log)
@@ -110,11 +137,10 @@ def _build(args) -> int:
 
 
 def _lock(args) -> int:
-    from mlenv.definition.load import load_file
     from mlenv.pipeline import resolve_lock
     from mlenv.resolve import lock_files
 
-    lock, conda_records = resolve_lock(load_file(args.file), args.registry, registry_credentials(), index_settings(args.index_url),
+    lock, conda_records = resolve_lock(_load(args, args.file), args.registry, registry_credentials(), index_settings(args.index_url),
                                        log=lambda line: print(line, file=sys.stderr))
     text = lock_files.requirements(lock) if args.format == "requirements" else getattr(lock_files, args.format)(lock, conda_records)
     if args.output:
@@ -126,23 +152,33 @@ def _lock(args) -> int:
 
 
 def _hash(args) -> int:
+    """The hash of a definition `validate` accepts; what it rejects is refused the same way (exit 1)."""
+    from mlenv.definition.rules import findings
+    from mlenv.diagnostics.errors import SpecError
     from mlenv.identity.hashing import definition_hash
-    from mlenv.definition.load import load_file
 
-    print(definition_hash(load_file(args.file)))
+    try:
+        spec = _load(args, args.file)
+        errors = findings(spec).errors
+    except SpecError as error:
+        errors = [error]
+    for error in errors:
+        print(f"error: {error.headline}", file=sys.stderr)
+    if errors:
+        return 1
+    print(definition_hash(spec))
     return 0
 
 
 def _validate(args) -> int:
     from mlenv.resolve.preview import locked_versions
-    from mlenv.definition.load import load_file
     from mlenv.definition.rules import findings
 
     failed = False
     index = index_settings(args.index_url)
     for path in args.files:
         try:
-            spec = load_file(path)
+            spec = _load(args, path)
             found = findings(spec, None if args.offline else locked_versions(spec, index))
         except MlenvError as error:
             print(f"{path}: error: {error}")
@@ -162,7 +198,8 @@ def _diff(args) -> int:
     from mlenv.identity.changes import compare, render
     from mlenv.definition.revisions import load_definition
 
-    with load_definition(args.old) as old, load_definition(args.new) as new:
+    image = base_image(args.image)
+    with load_definition(args.old, image) as old, load_definition(args.new, image) as new:
         report = compare(old, new)
     same_file = args.old.split(":")[-1] == args.new.split(":")[-1]  # e.g. main:envs/train.yml and envs/train.yml
     title = args.new.split(":")[-1] if same_file else f"{args.old} → {args.new}"

@@ -1,5 +1,6 @@
 """Machine settings, read from the environment in one place for both shells (CLI and provider):
-registry login, default registry, package index, cache folder. None of them is in a definition hash.
+registry login, default registry, package index, cache folder, the fallback base image, Docker Hub
+mirrors. None of them is in a definition hash (a fallback base image becomes the definition's image).
 
 Importing this module costs nothing: it imports the classes it returns only when asked.
 """
@@ -36,3 +37,16 @@ def index_settings(index_url: str | None = None):
     from mlenv.resolve.index import IndexSettings
 
     return IndexSettings.from_environment(index_url)
+
+
+def base_image(given: str | None = None) -> str | None:
+    """The base image for a definition that names none (a bare conda file, a requirements.txt, an
+    MLflow model): `given` (`--image`, the SDK's `image=`), else $MLENV_BASE_IMAGE."""
+    return given or os.environ.get("MLENV_BASE_IMAGE") or None
+
+
+def registry_mirrors() -> tuple[tuple[str, str], ...]:
+    """$MLENV_REGISTRY_MIRRORS (oci/mirrors.py reads it: the stage that uses it owns it)."""
+    from mlenv.oci.mirrors import registry_mirrors as read
+
+    return read()

@@ -1,7 +1,8 @@
 """`pulumi_mlenv.Environment`: a definition in, an immutable `repo@sha256:…` reference out.
 
-Every definition source lands in the same model (`mlenv.spec`): an environment file (ours or Azure
-ML's), typed sections, plain keyword arguments, or one of the `from_*` constructors. The program
+Every definition source lands in the same model (`mlenv.definition`): a definition file (ours or
+Azure ML's, a bare conda file or requirements.txt on `image=`, an MLflow model…), typed sections,
+plain keyword arguments, or one of the `from_*` constructors. The program
 parses what it can see so warnings (mutable base tag, unpinned packages…) appear in `pulumi
 preview`; the provider checks again, normalizes, and fails preview on errors.
 """
@@ -151,7 +152,13 @@ def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
     """The file's fields (paths made relative to the program), overridden by explicit arguments,
     normalized when every value is known; with Outputs inside, passed as they are for the provider
     to parse once they resolve. Also the parsed specs, for their warnings."""
-    specs = [_program_step(lambda: load_file(file))] if file is not None else []
+    from mlenv.settings import base_image
+
+    given = explicit.get("image")  # the base of a file that names none (a requirements.txt, an MLflow model…)
+    fallback = base_image(given if isinstance(given, str) else None)
+    specs = [_program_step(lambda: load_file(file, image=fallback))] if file is not None else []
+    if specs and not explicit.keys() & {"image", "docker", "dockerfile", "build", "curated"}:
+        _program_step(lambda: _require_base(specs[0]))
     fields = to_mapping(specs[0]) if specs else {}
     if specs and not explicit:
         return fields, specs
@@ -160,6 +167,15 @@ def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
         return fields, specs
     specs.append(_program_step(lambda: from_mapping(fields, base_dir=Path("."))))
     return to_mapping(specs[-1]), specs
+
+
+def _require_base(spec) -> None:
+    """A bare file or an MLflow model given no image: the program stops with the one error saying how to give it."""
+    from mlenv.definition.rules import missing_base_image
+
+    error = missing_base_image(spec)
+    if error:
+        raise error
 
 
 def _has_outputs(value: Any) -> bool:

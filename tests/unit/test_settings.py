@@ -55,3 +55,28 @@ def test_cache_folder_from_the_environment_else_the_users(monkeypatch, tmp_path)
     assert cache_dir() == tmp_path / "cache" and cache_root() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
     monkeypatch.delenv("MLENV_CACHE_DIR")
     assert cache_dir() == Path.home() / ".cache" / "mlenv"
+
+
+def test_registry_mirrors_are_urls_or_hosts_separated_by_spaces_or_commas(monkeypatch):
+    from mlenv.settings import registry_mirrors
+
+    monkeypatch.delenv("MLENV_REGISTRY_MIRRORS", raising=False)
+    assert registry_mirrors() == ()
+    monkeypatch.setenv("MLENV_REGISTRY_MIRRORS", " https://Mirror.example/ ,http://127.0.0.1:5001  mirror.corp:5000 ")
+    assert registry_mirrors() == (("https", "mirror.example"), ("http", "127.0.0.1:5001"), ("", "mirror.corp:5000"))
+    monkeypatch.setenv("MLENV_REGISTRY_MIRRORS", "https://mirror.example/v2/library")
+    with pytest.raises(MlenvError, match="MLENV_REGISTRY_MIRRORS: mirror 1 is not a registry URL"):
+        registry_mirrors()
+    monkeypatch.setenv("MLENV_REGISTRY_MIRRORS", "https://ok.example https://puller:hunter2@mirror.example")
+    with pytest.raises(MlenvError) as caught:
+        registry_mirrors()
+    assert "mirror 2 has a login in its URL" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_the_fallback_base_image_is_the_given_one_else_the_environment(monkeypatch):
+    from mlenv.settings import base_image
+
+    monkeypatch.delenv("MLENV_BASE_IMAGE", raising=False)
+    assert base_image() is None and base_image("python:3.11") == "python:3.11"
+    monkeypatch.setenv("MLENV_BASE_IMAGE", "127.0.0.1:5000/base/python:3.11-bookworm")
+    assert base_image() == "127.0.0.1:5000/base/python:3.11-bookworm" and base_image("python:3.11") == "python:3.11"

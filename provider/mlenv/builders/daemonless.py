@@ -11,7 +11,7 @@ from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
 from mlenv.oci.base_image import python_facts, resolve_base
-from mlenv.oci.store import open_store
+from mlenv.oci.store import open_base_store
 from mlenv.resolve.lock import Lock
 from mlenv.resolve.target import check_python
 
@@ -48,7 +48,7 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
     and wheels (for the environment's Python: conda's, else the base image's)."""
     spec, log = request.spec, request.log
     base_ref = parse_reference(spec.image)
-    base_store = open_store(base_ref, request.base_credentials(base_ref))
+    base_store = open_base_store(base_ref, request.base_credentials(base_ref))
     resources.callback(base_store.close)
     base = resolve_base(base_ref, base_store)
     python, conda, records = None, None, []

@@ -63,6 +63,7 @@ class BuildContext:
     # Covered by the digest, hence left out of comparisons:
     dockerfile_text: str = field(default="", repr=False, compare=False)  # UTF-8, a leading BOM dropped
     entries: tuple[tuple, ...] = field(default=(), repr=False, compare=False)  # what the digest covers, sorted
+    templates: object | None = None  # curated_asset.Templates: Azure ML asset templates filled in for the build
 
 
 def hash_context(path: str | Path, dockerfile_path: str = "Dockerfile", size_limit: int | None = None) -> BuildContext:

@@ -3,9 +3,11 @@
 One mapping schema serves our environment YAML, Azure ML v2 environment YAML (`conda_file`, `build`,
 `os_type`, `inference_config`), Azure ML v1 sections (`python`, `docker`, `spark`,
 `environment_variables`, camelCase JSON keys too), Python keyword arguments and the provider's
-inputs. Structural mistakes raise one `SpecError` naming the field, the value and the fix; rules
-over the whole definition (reserved names, conflicting sources, mutable tags…) live in `validate`.
-Everything downstream only ever sees `EnvironmentSpec`.
+inputs. Files in other shapes (a bare conda file or requirements.txt, an MLflow model, an Azure ML
+asset folder) are told apart in `sources` and turned into this schema there. Structural mistakes
+raise one `SpecError` naming the field, the value and the fix; rules over the whole definition
+(reserved names, conflicting sources, mutable tags…) live in `rules`. Everything downstream only
+ever sees `EnvironmentSpec`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mlenv.definition.azureml_v1 import settings_outside_the_image, with_saved_files
 from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
@@ -32,7 +32,7 @@ TOP_FIELDS = (
 )
 PYTHON_FIELDS = ("version", "user_managed_dependencies", "interpreter_path", "conda_dependencies", "conda_dependencies_file")
 DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_path", "base_image_registry", "platform", "steps", "enabled", "shm_size", "arguments")
-BUILD_FIELDS = ("path", "dockerfile_path")
+BUILD_FIELDS = ("path", "dockerfile_path", "template_files")
 REGISTRY_FIELDS = ("address", "username", "password")
 SPARK_FIELDS = ("repositories", "packages", "precache_packages")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -41,27 +41,29 @@ _MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
-def load_file(path: str | Path) -> EnvironmentSpec:
-    """Read an environment YAML (ours or Azure ML's) or an Azure ML v1 JSON file."""
-    path = Path(path)
-    data = read_yaml(path, "file")
-    if not isinstance(data, dict):
-        raise SpecError("file", f"{path} must hold a mapping of fields", "write fields such as image, pip, conda_file, variables")
+def load_file(path: str | Path, *, image: str | None = None) -> EnvironmentSpec:
+    """Any definition file or folder, told apart by content (`sources`): an environment YAML (ours or
+    Azure ML's), an Azure ML v1 JSON file or saved folder, a bare conda file or requirements.txt, an
+    MLflow model or python_env.yaml, an Azure ML asset folder. `image`: the base image of a
+    definition that names none (--image, $MLENV_BASE_IMAGE)."""
+    from mlenv.definition.sources import load_source
+
+    return with_base_image(load_source(Path(path)), image)
+
+
+def from_file_mapping(path: Path, data: dict) -> EnvironmentSpec:
+    """A file in the mapping schema (ours, Azure ML v2, v1 JSON with the files saved beside it)."""
     return from_mapping(with_saved_files(path, data), base_dir=path.parent, from_file=True)
 
 
-def read_yaml(path: Path, where: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or "not UTF-8 text"
-        raise SpecError(where, f"cannot read {path}: {reason}", "pass the path of an existing YAML file", str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise SpecError(where, f"{path} is not valid YAML{at}", "fix the YAML syntax") from None
+def with_base_image(spec: EnvironmentSpec, image: str | None) -> EnvironmentSpec:
+    """`image` as the base of a definition with no Docker definition of its own; others keep theirs."""
+    if not image or spec.image or spec.dockerfile or spec.build or spec.curated:
+        return spec
+    image = _image({"image": image}, {})
+    if spec.base_registry.address and not has_registry_host(image):
+        image = f"{spec.base_registry.address.rstrip('/')}/{image}"
+    return replace(spec, image=image)
 
 
 def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool = False) -> EnvironmentSpec:
@@ -98,6 +100,8 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
         from_file=from_file,
         notes=(*(conda.warnings if conda else ()), *pip.warnings, *outside),
     )
+    if spec.build and spec.build.templates:
+        spec = replace(spec, notes=(*spec.notes, *spec.build.templates.notes))
     if spec.base_registry.address and spec.image and not has_registry_host(spec.image):
         spec = replace(spec, image=f"{spec.base_registry.address.rstrip('/')}/{spec.image}")
     return spec
@@ -211,7 +215,12 @@ def _build_context(data: dict, docker: dict, base_dir: Path) -> BuildContext | N
     dockerfile = _one_of("build.dockerfile_path", build.get("dockerfile_path"), docker.get("dockerfile_path")) or "Dockerfile"
     if not isinstance(dockerfile, str):
         raise SpecError("build.dockerfile_path", "must be a path inside the build context", "write dockerfile_path: Dockerfile", dockerfile)
-    return hash_context(base_dir / path, dockerfile)
+    context = hash_context(base_dir / path, dockerfile)
+    if build.get("template_files") is None:
+        return context
+    from mlenv.definition.curated_asset import render_templates
+
+    return render_templates(context, _strings("build.template_files", build["template_files"]))
 
 
 def _platform(value: Any) -> str:
@@ -253,6 +262,8 @@ def _conda(data: dict, python: dict, base_dir: Path) -> CondaSpec | None:
     if not sources:
         return None
     where, value = next(iter(sources.items()))
+    if isinstance(value, CondaSpec):  # already parsed from a file's text (a bare conda file, an asset's rendered one)
+        return value
     if isinstance(value, str):
         return parse_conda_file(base_dir / value, where=where)
     return parse_conda_mapping(value, where=where)
@@ -260,7 +271,9 @@ def _conda(data: dict, python: dict, base_dir: Path) -> CondaSpec | None:
 
 def _pip(data: dict, conda: CondaSpec | None, base_dir: Path) -> PipSpec:
     value = data.get("pip")
-    if isinstance(value, str):
+    if isinstance(value, PipSpec):  # already parsed with the origin its file gives it (an MLflow python_env.yaml)
+        specs = [value]
+    elif isinstance(value, str):
         specs = [parse_file(base_dir / value, origin="pip")]
     elif value is None:
         specs = []

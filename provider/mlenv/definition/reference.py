@@ -1,4 +1,9 @@
-"""Image references: `host[:port]/path[:tag][@sha256:…]` for registries, `oci:PATH[:tag]` for layouts."""
+"""Image references: `host[:port]/path[:tag][@sha256:…]` for registries, `oci:PATH[:tag]` for layouts.
+
+A name without a registry host means what Docker means by it: Docker Hub (`python:3.11` is
+`docker.io/library/python:3.11`, `pytorch/pytorch` is `docker.io/pytorch/pytorch`). Only the parsed
+reference is expanded; the definition keeps (and hashes) the image exactly as written.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from mlenv.diagnostics.errors import SpecError
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DOCKER_HUB = "docker.io"  # the name Docker gives Docker Hub in references
+DOCKER_HUB_API = "registry-1.docker.io"  # the host its registry API answers on
+_HUB_NAMES = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)
 _REPO_PATH = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|__)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 
 
@@ -49,11 +57,21 @@ class ImageRef:
         return text
 
 
-def parse_reference(text: str, field: str = "image") -> ImageRef:
+def parse_reference(text: str, field: str = "image", *, short_names: bool = True) -> ImageRef:
+    """`short_names`: a name without a registry host is on Docker Hub, as in Docker (else an error)."""
     text = text.strip()
     if text.startswith("oci:"):
         return _parse_layout(text[4:], field, text)
-    return _parse_remote(text, field)
+    return _parse_remote(text, field, short_names)
+
+
+def is_docker_hub(host: str | None) -> bool:
+    return host in _HUB_NAMES
+
+
+def api_host(host: str) -> str:
+    """Where a registry's HTTP API answers: Docker Hub's is registry-1.docker.io, others their own."""
+    return DOCKER_HUB_API if is_docker_hub(host) else host
 
 
 def has_registry_host(text: str) -> bool:
@@ -66,8 +84,9 @@ def has_registry_host(text: str) -> bool:
 
 
 def parse_repository(text: str, field: str = "repository") -> ImageRef:
-    """A repository to push to: no tag or digest allowed (the tag comes from the definition hash)."""
-    ref = parse_reference(text, field)
+    """A repository to push to: no tag or digest allowed (the tag comes from the definition hash), and
+    the registry host written out (a push never goes to Docker Hub by omission)."""
+    ref = parse_reference(text, field, short_names=False)
     if ref.tag or ref.digest:
         raise SpecError(field, "a repository takes no tag or digest (the tag is derived from the definition hash)", f"use {ref.repository}", text)
     return ref
@@ -83,7 +102,7 @@ def _parse_layout(rest: str, field: str, text: str) -> ImageRef:
     return ImageRef(None, path, tag)
 
 
-def _parse_remote(text: str, field: str) -> ImageRef:
+def _parse_remote(text: str, field: str, short_names: bool) -> ImageRef:
     name, _, digest = text.partition("@")
     if digest and not _DIGEST.match(digest):
         raise SpecError(field, "the digest must be sha256: followed by 64 lowercase hex digits", "copy the digest exactly", text)
@@ -93,9 +112,14 @@ def _parse_remote(text: str, field: str) -> ImageRef:
         name, tag = name.rsplit(":", 1)
         if not _TAG.match(tag):
             raise SpecError(field, "invalid tag", "tags use letters, digits, _ . - (at most 128)", text)
-    host, _, path = name.partition("/")
-    if not has_registry_host(name):
-        raise SpecError(field, "the reference must start with a registry host", "write host[:port]/repository[:tag], e.g. 127.0.0.1:5000/base/python:3.11", text)
+    if has_registry_host(name):
+        host, _, path = name.partition("/")
+    elif short_names:
+        host, path = DOCKER_HUB, name
+    else:
+        raise SpecError(field, "the reference must start with a registry host", "write host[:port]/repository, e.g. 127.0.0.1:5000/envs/train (docker.io/NAME/REPO for Docker Hub)", text)
+    if is_docker_hub(host) and "/" not in path:
+        path = f"library/{path}"  # Docker Hub's official images
     if not _REPO_PATH.match(path):
         raise SpecError(field, "invalid repository path", "use lowercase letters, digits and . _ - / separators", text)
     return ImageRef(host, path, tag, digest or None)

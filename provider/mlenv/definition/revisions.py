@@ -20,17 +20,18 @@ from mlenv.definition.load import load_file
 
 
 @contextmanager
-def load_definition(argument: str):
-    """A file path, or REV:PATH (PATH relative to the current directory, as git show takes it)."""
+def load_definition(argument: str, image: str | None = None):
+    """A file path, or REV:PATH (PATH relative to the current directory, as git show takes it);
+    `image`: the base image of a definition that names none."""
     if Path(argument).exists() or ":" not in argument:
-        yield load_file(argument)
+        yield load_file(argument, image=image)
         return
     revision, path = argument.split(":", 1)
     with tempfile.TemporaryDirectory(prefix="mlenv-rev-") as work:
-        yield _load_at(revision, path, Path(work))
+        yield _load_at(revision, path, Path(work), image)
 
 
-def _load_at(revision: str, path: str, work: Path) -> EnvironmentSpec:
+def _load_at(revision: str, path: str, work: Path, image: str | None) -> EnvironmentSpec:
     top = _git("rev-parse", "--show-toplevel").decode().strip()
     prefix = _git("rev-parse", "--show-prefix").decode().strip()
     archive = _git("archive", "--format=tar", revision, cwd=top, what=f"revision {revision}")
@@ -39,7 +40,7 @@ def _load_at(revision: str, path: str, work: Path) -> EnvironmentSpec:
     target = work / prefix / path
     if not target.exists():
         raise SpecError("revision", f"{path} does not exist at {revision}", f"check the path (relative to the current directory) with git show {revision}:{path}", f"{revision}:{path}")
-    return load_file(target)
+    return load_file(target, image=image)
 
 
 def _git(*args: str, cwd: str | None = None, what: str = "a git repository") -> bytes:

@@ -63,11 +63,21 @@ def _docker_definition(spec):
         if sources:
             yield SpecError("curated", f"a curated environment cannot be combined with {', '.join(sources)}", "use the curated reference alone, or define the environment yourself", spec.curated)
         return
-    if not sources:
+    if not sources and missing_base_image(spec):
+        yield missing_base_image(spec)
+    elif not sources:
         yield SpecError("image", "no Docker definition: a base image, a Dockerfile or a build context is required",
                         "set image (e.g. registry.example/base/python:3.11-bookworm), dockerfile, or build: {path: ./context}")
     elif len(sources) > 1:
         yield SpecError(" and ".join(sources), "more than one Docker definition", "keep exactly one of image, dockerfile and build (a Dockerfile's FROM line names its base image)")
+
+
+def missing_base_image(spec) -> SpecError | None:
+    """A bare file or an MLflow model names no base image: it comes from outside, and nothing gave one."""
+    if spec.source and not (spec.image or spec.dockerfile or spec.build or spec.curated):
+        return SpecError("image", f"{spec.source} names no base image",
+                         "pass --image IMAGE (e.g. python:3.11-slim) or set $MLENV_BASE_IMAGE; in Pulumi, give image=...")
+    return None
 
 
 def _packages_given(spec) -> list[str]:
@@ -194,12 +204,18 @@ def _unpinned(spec, locked: dict[str, str]) -> list[SpecWarning]:
     from packaging.utils import canonicalize_name
 
     warnings = []
-    for requirement in spec.pip.requirements:
+    for requirement in (*spec.pip.requirements, *templated_requirements(spec)):
         if not has_exact_pin(requirement):
             name = canonicalize_name(requirement.name)
             will = f"it would lock to {name}=={locked[name]} today" if name in locked else "it locks to the newest matching version at the first build"
             warnings.append(SpecWarning(f"pip.{name}", f"unpinned ({requirement}): {will}", f"pin it ({name}=={locked.get(name, 'X.Y.Z')}) so a rebuild elsewhere gets the same version"))
     return warnings + _unpinned_conda(spec, locked)
+
+
+def templated_requirements(spec) -> tuple:
+    """Requirements an Azure ML asset's build context leaves open (`pkg=={{latest-pypi-version}}`):
+    installed by its own Dockerfile, unpinned like any other."""
+    return spec.build.templates.requirements if spec.build and spec.build.templates else ()
 
 
 def unpinned_conda_names(spec) -> list[tuple[str, str]]:

@@ -52,7 +52,7 @@ def canonical_definition(spec: EnvironmentSpec) -> dict:
     out = {
         "image": spec.image,
         "dockerfile": spec.dockerfile.replace("\r\n", "\n") if spec.dockerfile else None,
-        "build": {"dockerfile_path": spec.build.dockerfile_path, "digest": spec.build.digest} if spec.build else None,
+        "build": _build(spec),
         "steps": list(spec.steps),
         "python": _python(spec),
         "conda": {"channels": list(spec.conda.channels), "packages": sorted(spec.conda.packages)} if spec.conda and spec.conda.packages else None,
@@ -68,6 +68,14 @@ def canonical_definition(spec: EnvironmentSpec) -> dict:
     }
     always = ("pip", "variables", "platform")
     return {k: v for k, v in out.items() if k in always or v not in (None, [], {})}
+
+
+def _build(spec: EnvironmentSpec) -> dict | None:
+    """The context by digest; Azure ML asset template files, when filled in for the build, by name."""
+    if not spec.build:
+        return None
+    templates = {"templates": sorted(spec.build.templates.names)} if spec.build.templates else {}
+    return {"dockerfile_path": spec.build.dockerfile_path, "digest": spec.build.digest, **templates}
 
 
 def _python(spec: EnvironmentSpec) -> dict:
@@ -122,7 +130,8 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
         "inference_config": spec.inference_config,
         "image": spec.image,
         "dockerfile": spec.dockerfile,
-        "build": {"path": _local_path(spec.build.path), "dockerfile_path": spec.build.dockerfile_path} if spec.build else None,
+        "build": {"path": _local_path(spec.build.path), "dockerfile_path": spec.build.dockerfile_path,
+                  **({"template_files": list(spec.build.templates.names)} if spec.build.templates else {})} if spec.build else None,
         "docker": docker or None,
         "python": _python(spec) or None,
         "conda": _conda_mapping(spec),

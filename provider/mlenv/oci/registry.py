@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from mlenv.definition.reference import api_host
 from mlenv.oci.auth import Credentials, RegistryAuth, docker_config_credentials
 from mlenv.diagnostics.errors import RegistryError
 from mlenv.diagnostics.redact import redact
@@ -87,10 +88,10 @@ def is_insecure_host(host: str) -> bool:
 class RegistryStore:
     """One repository in a remote registry."""
 
-    def __init__(self, host: str, repository: str, credentials: Credentials | None = None, timeout: float = 60):
+    def __init__(self, host: str, repository: str, credentials: Credentials | None = None, timeout: float = 60, *, scheme: str | None = None):
         self.host, self.repository = host, repository
-        scheme = "http" if is_insecure_host(host) else "https"
-        self.base = f"{scheme}://{host}/v2/{repository}"
+        scheme = scheme or ("http" if is_insecure_host(host) else "https")
+        self.base = f"{scheme}://{api_host(host)}/v2/{repository}"  # Docker Hub (docker.io) answers on registry-1.docker.io
         self.bytes_pushed = 0
         self._auth = RegistryAuth(credentials, lookup=lambda: docker_config_credentials(host))
         self._client = httpx.Client(

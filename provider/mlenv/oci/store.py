@@ -1,5 +1,6 @@
 """Where images live: the `Store` protocol every publish, base-image read and cache lookup goes
-through, and `open_store`, which picks the remote registry or the OCI layout directory for a reference."""
+through; `open_store` picks the remote registry or the OCI layout directory for a reference, and
+`open_base_store` reads a Docker Hub base through the registry mirrors when $MLENV_REGISTRY_MIRRORS names any."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from mlenv.definition.reference import ImageRef
+from mlenv.definition.reference import ImageRef, is_docker_hub
 from mlenv.oci.auth import Credentials
 from mlenv.oci.layout import LayoutStore
 from mlenv.oci.registry import RegistryStore
@@ -36,3 +37,15 @@ def open_store(ref: ImageRef, credentials: Credentials | None = None) -> Store:
     if ref.is_layout:
         return LayoutStore(ref.path)
     return RegistryStore(ref.host, ref.path, credentials)
+
+
+def open_base_store(ref: ImageRef, credentials: Credentials | None = None):
+    """A store to pull from (never to push to): Docker Hub's repositories read through its mirrors."""
+    from mlenv.oci.mirrors import registry_mirrors
+
+    mirrors = registry_mirrors() if is_docker_hub(ref.host) else ()
+    if not mirrors:
+        return open_store(ref, credentials)
+    from mlenv.oci.mirrors import MirroredStore
+
+    return MirroredStore(ref.path, credentials, mirrors)

@@ -82,13 +82,17 @@ def preview_versions(spec, index: IndexSettings) -> dict[str, str]:
     warning in preview; {} when the index cannot say. Resolved for the definition's Python pin, else
     this interpreter's version, and the base image's glibc is assumed to be 2.28+."""
     import sys
+    from dataclasses import replace
 
-    if not any(not has_exact_pin(r) for r in spec.pip.requirements):
+    from mlenv.definition.rules import templated_requirements
+
+    pip = replace(spec.pip, requirements=(*spec.pip.requirements, *templated_requirements(spec)))
+    if not any(not has_exact_pin(r) for r in pip.requirements):
         return {}
     version = spec.python.version or f"{sys.version_info.major}.{sys.version_info.minor}"
     python = PythonFacts(".".join(version.split(".")[:2]), "", "2.28")
     try:
-        return {w.name: w.version for w in resolve(spec.pip, python, index.for_definition(spec.pip), build_sources=False)}
+        return {w.name: w.version for w in resolve(pip, python, index.for_definition(pip), build_sources=False)}
     except (BuildError, OSError, subprocess.SubprocessError, ValueError, KeyError):
         return {}
 

@@ -69,13 +69,18 @@ def prepare(request, work: Path) -> Recipe:
     context, its Dockerfile text (with variables appended), or a Dockerfile generated from image +
     steps + pip."""
     from mlenv.definition.reference import parse_reference
-    from mlenv.oci.store import open_store
+    from mlenv.oci.store import open_base_store
 
     spec, index, log = request.spec, request.index, request.log
     wheels: list = []
     python = None
     if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
         context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
+        if spec.build.templates:  # an Azure ML asset's context: built as a copy with its templates filled in
+            from mlenv.definition.curated_asset import write_rendered
+
+            context = write_rendered(spec.build, work / "context")
+            dockerfile = context / spec.build.dockerfile_path
     else:
         context, dockerfile = work / "context", work / "Dockerfile"
         context.mkdir()
@@ -86,7 +91,7 @@ def prepare(request, work: Path) -> Recipe:
         try:
             ref = parse_reference(base_name)
             login = request.base_credentials(ref)
-            store = open_store(ref, login)
+            store = open_base_store(ref, login)
             from mlenv.oci.base_image import resolve_base
 
             base = resolve_base(ref, store)
