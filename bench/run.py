@@ -1,12 +1,17 @@
-"""Figures, side by side in one run: the daemonless builder vs `docker build` of the same environment.
+"""Figures, side by side in one run: two tables.
+
+- pip: the daemonless builder vs mlenv's Docker builder vs `docker build` + push of the same pip
+  environment;
+- conda (bench/conda.py): a conda environment beside the pip-only environment of the same pip packages.
 
 Prints (never asserts) seconds and bytes for: a cold build, a one-pin change, and a no-op (cache hit:
-in-process and as a whole `mlenv build` process). Starts its own registry and index on 127.0.0.1 and
-the Docker engine if needed. Run with `make bench`.
+in-process and as a whole `mlenv build` process). Starts its own registry, index and conda channel on
+127.0.0.1 and the Docker engine if needed. Run with `make bench`; `--only pip|conda` runs one table.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -23,6 +28,7 @@ from mlenv.pipeline import build  # noqa: E402
 from mlenv.oci.rootfs import import_rootfs  # noqa: E402
 from mlenv.definition.load import from_mapping  # noqa: E402
 from testbed import services  # noqa: E402
+from bench import conda  # noqa: E402
 
 PIP = ["numpy==1.26.4", "requests", "six==1.16.0"]
 PIP_CHANGED = ["numpy==1.26.4", "requests", "six==1.17.0"]
@@ -113,21 +119,34 @@ def _stored_bytes(registry) -> int:
     return sum(path.stat().st_size for path in Path(registry.root).rglob("data") if path.is_file())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global NOOP_RUNS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("pip", "conda"), help="run one table (default: both)")
+    parser.add_argument("--noop-runs", type=int, default=NOOP_RUNS, help=f"runs behind each in-process no-op median (default {NOOP_RUNS})")
+    args = parser.parse_args(argv)
+    NOOP_RUNS = args.noop_runs
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-") as tmp:
         work = Path(tmp)
         registry = services.start_registry(work / "registry")
         index = services.start_pypiserver(services.ensure_wheelhouse(), work / "index")
         try:
-            base = f"{registry.host}/base/python:3.11-bookworm"
-            import_rootfs(services.ensure_base_rootfs(), base)
-            ours = mlenv_figures(base, registry.host, IndexSettings(index_url=index.url), work)
-            services.ensure_dockerd()
-            builder = mlenv_docker_figures(base, registry.host, IndexSettings(index_url=index.url))
-            theirs = docker_figures(base, registry, index.url, work)
+            if args.only in (None, "pip"):
+                pip_section(registry, index.url, work)
+            if args.only in (None, "conda"):
+                conda.section(registry, index.url, work, NOOP_RUNS)
         finally:
             index.stop()
             registry.stop()
+
+
+def pip_section(registry, index_url: str, work: Path) -> None:
+    base = f"{registry.host}/base/python:3.11-bookworm"
+    import_rootfs(services.ensure_base_rootfs(), base)
+    ours = mlenv_figures(base, registry.host, IndexSettings(index_url=index_url), work)
+    services.ensure_dockerd()
+    builder = mlenv_docker_figures(base, registry.host, IndexSettings(index_url=index_url))
+    theirs = docker_figures(base, registry, index_url, work)
     print(f"\nEnvironment: {PIP} → one pin changed to {PIP_CHANGED[-1]}; base Debian bookworm python3")
     print(f"{'step':56} {'mlenv (oci, daemonless)':>26} {'mlenv (docker builder)':>26} {'docker build + push':>26}")
     rows = [("no-op, `pulumi up` step: Check+Diff over gRPC (median)", None), ("cold build", "cold build"), ("one-pin change", "one-pin change"), ("no-op, in process (median)", None),
