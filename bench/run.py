@@ -83,7 +83,7 @@ def mlenv_docker_figures(base: str, registry: str, index: IndexSettings) -> dict
 def provider_noop(base: str, repository: str, index: IndexSettings) -> float:
     """What `pulumi up` costs for an unchanged environment: the engine's Check and Diff calls."""
     from mlenv.provider import EnvironmentProvider
-    from tests.infra.engine import ProviderProcess, Stack
+    from testbed.engine import ProviderProcess, Stack
 
     inputs = {"image": base, "pip": PIP_CHANGED, "variables": {"OMP_NUM_THREADS": "1"}, "repository": repository}
     with ProviderProcess(env={"MLENV_INDEX_URL": index.index_url}) as process:

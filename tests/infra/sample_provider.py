@@ -1,4 +1,4 @@
-"""A tiny dynamic provider for proving `tests.infra.engine` (pickled by reference: keep it importable).
+"""A tiny dynamic provider for proving `testbed.engine` (pickled by reference: keep it importable).
 
 Every call appends one JSON line to `<dir>/calls.jsonl` (`dir` is an input), so a test can see
 which methods ran, in which order, with what.  Inputs:

@@ -12,7 +12,7 @@ import pytest
 
 from mlenv.provider import EnvironmentProvider
 from testbed import services
-from tests.infra.engine import ProviderProcess, Stack
+from testbed.engine import ProviderProcess, Stack
 
 pytestmark = pytest.mark.integration
 TYPE = "pulumi-python:dynamic/mlenv:Environment"

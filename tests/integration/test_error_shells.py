@@ -17,7 +17,7 @@ import pytest
 from mlenv import cli
 from mlenv.oci.layout import LayoutStore
 from mlenv.provider import EnvironmentProvider
-from tests.infra.engine import ProviderProcess, Stack
+from testbed.engine import ProviderProcess, Stack
 from tests.infra.faulty_provider import INJECTED, FaultyProvider
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.engine import (
+from testbed.engine import (
     DIFF_NONE,
     DIFF_SOME,
     DYNAMIC_TYPE,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from mlenv.provider import EnvironmentProvider
-from tests.infra.engine import ProviderProcess, Stack
+from testbed.engine import ProviderProcess, Stack
 
 pytestmark = pytest.mark.integration
 TYPE = "pulumi-python:dynamic/mlenv:Environment"

@@ -11,7 +11,7 @@ import pytest
 
 from mlenv.provider import EnvironmentProvider
 from pulumi_mlenv.environment import _definition
-from tests.infra.engine import ProviderProcess, Stack
+from testbed.engine import ProviderProcess, Stack
 
 pytestmark = pytest.mark.integration
 TYPE = "pulumi-python:dynamic/mlenv:Environment"

@@ -24,7 +24,7 @@ NAME_FIX = "name the package: write NAME @ URL (PEP 508), e.g. tool @ git+https:
 KIND_FIX = "point at a wheel (.whl), an sdist archive (.tar.gz, .zip) or a git repository (git+https://host/repo@rev)"
 
 
-def direct_requirement(url: str, name: str | None, extras: tuple[str, ...], marker: object, where: str, text: str) -> Requirement:
+def direct_requirement(url: str, name: str | None, extras: tuple[str, ...], marker: object, *, where: str, text: str) -> Requirement:
     """The requirement for a URL line, with the extras and environment marker written on it."""
     parts = _parts(url, where, text)
     vcs = parts.scheme.startswith("git+")

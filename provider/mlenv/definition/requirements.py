@@ -178,7 +178,7 @@ class _Parser:
         parsed = parse_options(options, where)
         if not requirement:
             for name, value, token in parsed:
-                self.option(name, value, token, where, here, constraint)
+                self.option(name, value, token, where, here=here, constraint=constraint)
             return
         for name, _, token in parsed:
             if name != "--hash":
@@ -186,7 +186,7 @@ class _Parser:
         hashes = [parse_hash(value, where) for _, value, _ in parsed]
         self.requirement(requirement, hashes, where, here, constraint)
 
-    def option(self, name: str, value: str, token: str, where: str, here: Path, constraint: bool) -> None:
+    def option(self, name: str, value: str, token: str, where: str, *, here: Path, constraint: bool) -> None:
         if name in ("--requirement", "--constraint"):
             self.include(value, where, here, constraint or name == "--constraint")
         elif name == "--index-url":
@@ -222,8 +222,8 @@ class _Parser:
             if parsed.url is None:
                 return self.named(parsed, text, hashes, where, constraint)
             if _remote(parsed.url):
-                return self.direct(direct_requirement(parsed.url, parsed.name, tuple(parsed.extras), parsed.marker, where, text), text, hashes, where, constraint)
-            return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text, hashes, where, here, constraint)
+                return self.direct(direct_requirement(parsed.url, parsed.name, tuple(parsed.extras), parsed.marker, where=where, text=text), text, hashes, where, constraint)
+            return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text=text, hashes=hashes, where=where, here=here, constraint=constraint)
         location = unnamed_location(text)
         if location is None and "${" in text:
             raise fail(where, "environment variables are not expanded in requirement lines (only in index URLs): the definition must mean the same on every machine",
@@ -234,8 +234,8 @@ class _Parser:
             if location[1]:
                 raise fail(where, "extras need the package's name", "write NAME[extra] @ URL", text)
             marker = text.partition("; ")[2].strip() or None
-            return self.direct(direct_requirement(location[0], None, (), marker, where, text), text, hashes, where, constraint)
-        self.located(*location, None, text, hashes, where, here, constraint)
+            return self.direct(direct_requirement(location[0], None, (), marker, where=where, text=text), text, hashes, where, constraint)
+        self.located(*location, None, text=text, hashes=hashes, where=where, here=here, constraint=constraint)
 
     def named(self, requirement: Requirement, text: str, hashes: list[str], where: str, constraint: bool) -> None:
         if hashes:
@@ -258,7 +258,7 @@ class _Parser:
         self.notes += filter(None, [mutable_ref_warning(requirement, where)])
         self.requirements.append(requirement)
 
-    def located(self, location: str, extras: bool, marker: bool, name: str | None, text: str, hashes: list[str],
+    def located(self, location: str, extras: bool, marker: bool, name: str | None, *, text: str, hashes: list[str],
                 where: str, here: Path, constraint: bool) -> None:
         """A requirement given as a local path or file: URL: only a wheel is accepted."""
         if constraint:

@@ -29,7 +29,7 @@ def fetch_wheels(wheels: list[LockedWheel], index: IndexSettings) -> dict[str, P
     missing = [w for w in wheels if not wheel_path(w).exists()]
     if missing:
         with _client(index) as client, ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda w: _fetch(client, w.url, w.filename, w.sha256, wheel_path(w), index), missing))
+            list(pool.map(lambda w: _fetch(client, w.url, filename=w.filename, sha256=w.sha256, target=wheel_path(w), index=index), missing))
     return {w.name: wheel_path(w) for w in wheels}
 
 
@@ -38,7 +38,7 @@ def fetch_file(url: str, filename: str, sha256: str, index: IndexSettings) -> Pa
     target = cache_root() / "sdists" / sha256[:2] / sha256 / filename
     if not target.exists():
         with _client(index) as client:
-            _fetch(client, url, filename, sha256, target, index)
+            _fetch(client, url, filename=filename, sha256=sha256, target=target, index=index)
     return target
 
 
@@ -55,7 +55,7 @@ def _download_once(client: httpx.Client, url: str, filename: str, sha256: str, t
         atomic_write(target, response.iter_bytes(1024 * 1024), expected_sha256=sha256)
 
 
-def _fetch(client: httpx.Client, url: str, filename: str, sha256: str, target: Path, index: IndexSettings) -> None:
+def _fetch(client: httpx.Client, url: str, *, filename: str, sha256: str, target: Path, index: IndexSettings) -> None:
     if url.startswith("file://"):  # a private wheel, a local find-links folder, a wheel built here
         return _copy_local(url, sha256, target)
     url = urljoin(index.index_url.rstrip("/") + "/", url) if index.index_url else url

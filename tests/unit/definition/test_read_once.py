@@ -203,7 +203,7 @@ def test_provider_create_builds_what_check_read(tmp_path, monkeypatch):
     """`pulumi up` calls check, then create with check's inputs (numbers turned into floats on the
     wire): create reuses the definition check loaded instead of reading the context again."""
     from mlenv import provider as shell
-    from tests.infra.wire import from_struct, to_struct
+    from testbed.engine.wire import from_struct, to_struct
 
     realistic_context(tmp_path)
     monkeypatch.chdir(tmp_path)

@@ -1,6 +1,6 @@
 """The provider process: `python -m pulumi.dynamic` spoken to over gRPC like the engine does.
 
-Split out of `tests.infra.engine` (import from there); see its docstring for the wire facts.
+Split out of `testbed.engine` (import from there); see its docstring for the wire facts.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
-from tests.infra.results import DiffResult, EngineError, ProviderError, ProviderStartError, ReadResult
-from tests.infra.wire import annotate_secrets, from_struct, reveal, to_struct
+from testbed.engine.results import DiffResult, EngineError, ProviderError, ProviderStartError, ReadResult
+from testbed.engine.wire import annotate_secrets, from_struct, reveal, to_struct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """Values on the wire: unknowns and secrets, and property maps <-> protobuf `Struct`.
 
-Split out of `tests.infra.engine` (import from there); see its docstring for the wire facts.
+Split out of `testbed.engine` (import from there); see its docstring for the wire facts.
 """
 
 from __future__ import annotations

@@ -65,15 +65,15 @@ Host quirks (pulumi 3.27x `pulumi/dynamic/__main__.py`)
       strip secrets for it (forcing `keep_secrets = True` shows "unhashable type: 'dict'").
 
 The harness is split by stage; this module is the one tests import from and re-exports them:
-`tests.infra.wire` (unknowns, secrets, Struct conversion), `tests.infra.results` (errors and
-decoded results), `tests.infra.provider_process` (`ProviderProcess`) and `tests.infra.stack`
+`testbed.engine.wire` (unknowns, secrets, Struct conversion), `testbed.engine.results` (errors and
+decoded results), `testbed.engine.provider_process` (`ProviderProcess`) and `testbed.engine.stack`
 (`Stack`).
 """
 
 from __future__ import annotations
 
-from tests.infra.provider_process import REPO_ROOT, ProviderProcess
-from tests.infra.results import (
+from testbed.engine.provider_process import REPO_ROOT, ProviderProcess
+from testbed.engine.results import (
     DIFF_NONE,
     DIFF_SOME,
     DIFF_UNKNOWN,
@@ -84,8 +84,8 @@ from tests.infra.results import (
     ReadResult,
     StepResult,
 )
-from tests.infra.stack import DYNAMIC_TYPE, Stack
-from tests.infra.wire import (
+from testbed.engine.stack import DYNAMIC_TYPE, Stack
+from testbed.engine.wire import (
     UNKNOWN,
     WIRE_UNKNOWN,
     Unknown,

@@ -1,6 +1,6 @@
 """Errors and results of the engine harness: provider/engine errors and decoded responses.
 
-Split out of `tests.infra.engine` (import from there).
+Split out of `testbed.engine` (import from there).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The step generator, one resource at a time: what up / preview / refresh / destroy send.
 
-Split out of `tests.infra.engine` (import from there); see its docstring for the wire facts.
+Split out of `testbed.engine` (import from there); see its docstring for the wire facts.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
-from tests.infra.provider_process import ProviderProcess
-from tests.infra.results import DIFF_NONE, DIFF_SOME, DIFF_UNKNOWN, DiffResult, EngineError, ProviderError, StepResult
-from tests.infra.wire import contains_unknowns, secret
+from testbed.engine.provider_process import ProviderProcess
+from testbed.engine.results import DIFF_NONE, DIFF_SOME, DIFF_UNKNOWN, DiffResult, EngineError, ProviderError, StepResult
+from testbed.engine.wire import contains_unknowns, secret
 
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 """Type token of a plain `pulumi.dynamic.Resource`; a subclass declared with
