@@ -121,6 +121,10 @@ def _conda_file(spec):
                           "list the channels explicitly, e.g. channels: [conda-forge]")
     if not (spec.conda.packages or spec.conda.python_specs or spec.conda.pip_lines):
         yield SpecError("conda.dependencies", "the conda specification has no dependencies", "list at least python=3.X under dependencies, or remove the conda file")
+    if "defaults" in spec.conda.channels and spec.conda.packages:
+        yield SpecWarning("conda.channels", "defaults is Anaconda's own channel (its terms of service apply), not conda-forge; "
+                          "mlenv reads it from $MLENV_CONDA_DEFAULTS_URL (else the .condarc's default_channels, else repo.anaconda.com/pkgs/main)",
+                          "list conda-forge instead, or set MLENV_CONDA_DEFAULTS_URL to your mirror of it")
 
 
 def _python_version(spec):

@@ -46,3 +46,16 @@ def test_target_virtual_packages_come_from_the_image_and_overrides(monkeypatch):
     gpu = {name: version for name, version, _ in CondaTarget.for_image("2.31").virtual_packages()}
     assert gpu["__cuda"] == "12.4" and gpu["__glibc"] == "2.31"
     assert CondaTarget.for_image("2.36", cuda="11.8").cuda == "11.8"
+
+
+def test_the_defaults_channel_is_warned_about_and_maps_to_a_configurable_url(monkeypatch):
+    from mlenv.definition.load import from_mapping
+    from mlenv.definition.rules import findings
+
+    spec = from_mapping({"image": "registry.example/base@sha256:" + "0" * 64,
+                         "conda": {"channels": ["defaults"], "dependencies": ["python=3.11", "numpy=1.26"]}})
+    warned = [w.headline for w in findings(spec).warnings if w.where == "conda.channels"]
+    assert len(warned) == 1 and "not conda-forge" in warned[0] and "MLENV_CONDA_DEFAULTS_URL" in warned[0]
+    monkeypatch.setenv("MLENV_CONDA_DEFAULTS_URL", "http://127.0.0.1:9/main http://127.0.0.1:9/r")
+    monkeypatch.setenv("CONDARC", "/nonexistent")
+    assert ChannelSettings.from_environment().resolve(("defaults",)) == ("http://127.0.0.1:9/main", "http://127.0.0.1:9/r")
