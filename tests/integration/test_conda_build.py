@@ -138,6 +138,7 @@ def test_unreachable_channel_and_wrong_token_are_one_message_each(registry, debi
             build(definition, f"{registry.host}/envs/conda-channel", index=index_settings)
         assert caught.value.rule == "conda.channel", str(caught.value)
         assert "wrong-token-123" not in str(caught.value) and token not in str(caught.value)
+        assert tag_for(definition_hash(definition)) not in tags_of(registry, "envs/conda-channel")
     monkeypatch.setenv("CHANNEL_TOKEN", token)
     good = from_mapping(conda_env(debian_without_python_image, f"{conda_channel_token.url}/t/${{CHANNEL_TOKEN}}", ["python=3.11", "tinylib"], pip=()))
     result = build(good, f"{registry.host}/envs/conda-channel", index=index_settings)
