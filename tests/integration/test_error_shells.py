@@ -145,17 +145,18 @@ def test_cli_injected_bug_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
 
 # --- the registry store, below both shells -------------------------------------------------------
 
-def test_a_blob_stream_answered_503_is_explained_too(registry_503):
+def test_a_blob_stream_answered_503_is_explained_too(registry_503, tmp_path):
     from mlenv.diagnostics.errors import RegistryError
     from mlenv.oci.registry import RegistryStore
 
     store = RegistryStore(registry_503, "x/y")
     try:
-        with pytest.raises(RegistryError) as caught, store.open_blob("sha256:" + "0" * 64):
-            pass
+        with pytest.raises(RegistryError) as caught:
+            store.save_blob("sha256:" + "0" * 64, tmp_path / "blob")
     finally:
         store.close()
-    assert caught.value.problem == f"the registry {registry_503} answered HTTP 503 to GET /v2/x/y/blobs/sha256:{'0' * 64} (1 attempt)"
+    assert caught.value.problem == f"the registry {registry_503} answered HTTP 503 to GET /v2/x/y/blobs/sha256:{'0' * 64} (4 attempts)"
+    assert not (tmp_path / "blob").exists()
 
 
 # --- the gRPC provider --------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""An exhausted registry retry is an explanation (host, what it answered), not an internal error."""
+"""An exhausted registry retry is an explanation (host, what it answered), not an internal error;
+there is one retry layer, and it honours Retry-After (bounded)."""
 
 from __future__ import annotations
+
+import time
+from types import SimpleNamespace
 
 import httpx
 
 from mlenv.diagnostics.diagnose import diagnose
 from mlenv.diagnostics.errors import RegistryError
-from mlenv.oci.registry import _Transient, _is_transient, unavailable
+from mlenv.oci.auth import TokenServiceError
+from mlenv.oci.registry import _Transient, _is_transient, retry_after_seconds, unavailable
 
 
 def test_a_server_error_names_the_host_the_status_and_the_request():
@@ -27,6 +32,33 @@ def test_rate_limiting_is_the_quota_diagnosis():
     assert error.rule == "registry.quota" and "answered HTTP 429" in error.problem and "rate limit" in error.fix
 
 
-def test_an_exhausted_request_still_lets_a_whole_upload_start_over():
-    assert _is_transient(unavailable("h", _Transient("PUT /v2/x/blobs/uploads/1", 502), 4))
+def test_an_exhausted_operation_is_final_so_there_is_one_retry_layer():
+    assert not _is_transient(unavailable("h", _Transient("PUT /v2/x/blobs/uploads/1", 502), 4))
     assert not _is_transient(RegistryError("registry", "denied", "log in", rule="registry.unauthorized"))
+    assert _is_transient(httpx.ConnectError("refused")) and _is_transient(httpx.RemoteProtocolError("lost"))
+
+
+def test_retry_after_is_read_as_seconds_or_a_date_and_bounded(monkeypatch):
+    from email.utils import formatdate
+
+    from mlenv.oci import registry
+
+    assert retry_after_seconds("7") == 7.0 and retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert 50 < retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
+    monkeypatch.setattr(registry, "MAX_RETRY_AFTER", 2.0)
+    state = SimpleNamespace(outcome=SimpleNamespace(exception=lambda: _Transient("GET /v2/", 503, retry_after=3600.0)), attempt_number=1)
+    assert registry._wait(state) == 2.0
+
+
+def test_a_connection_refused_to_the_end_is_unreachable():
+    error = unavailable("registry.example:5000", httpx.ConnectError("[Errno 111] Connection refused"), 4)
+    assert error.rule == "registry.unreachable"
+    assert error.problem == "cannot connect to the registry registry.example:5000 (4 attempts): ConnectError: [Errno 111] Connection refused"
+    assert diagnose(f"error: {error.headline}")[0].rule.id == "registry.unreachable"
+
+
+def test_a_token_service_failure_names_the_token_service_not_the_push():
+    error = unavailable("registry.example", TokenServiceError("https://auth.example/token", 503), 4)
+    assert error.rule == "registry.token-service"
+    assert error.problem == "the token service https://auth.example/token of the registry registry.example answered HTTP 503 (4 attempts)"
+    assert diagnose(f"error: {error.headline}")[0].rule.id == "registry.token-service"
