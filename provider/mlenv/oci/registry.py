@@ -285,7 +285,7 @@ class RegistryStore:
 
     def _token_refused(self, error: TokenServiceError) -> RegistryError:
         if error.status in (401, 403):
-            return RegistryError("registry", f"the token service {error.realm} of {self.name} refused the login{self._auth.describe()} (HTTP {error.status})",
+            return RegistryError("registry", f"the token service {error.realm} of {self.name} answered HTTP {error.status}{self._auth.describe()}",
                                  "give registry_username and a secret registry_password, or `docker login` to this host, with push rights on the repository",
                                  rule="registry.unauthorized")
         answer = "an answer without a token" if error.status == 200 else f"HTTP {error.status}"
