@@ -4,7 +4,7 @@ Rules pick requests by method and a regular expression on the path (query includ
 answer a status (optionally with Retry-After), reset the connection while the request body arrives,
 forward the request and then drop the connection without an answer (a lost response), forward and
 reset halfway through the answer's body, wait before forwarding, or answer 401 with a Bearer
-challenge (whose token endpoint the proxy serves itself). A body cap answers 413 like a front end
+challenge (whose token endpoint the proxy serves itself; a request holding its token passes). A body cap answers 413 like a front end
 with a request-size limit. Every rule applies a bounded number of times (`times`); every request
 is recorded, so tests can count retries.
 """
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN_PATH = "/token"
+TOKEN = "fault-proxy-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
 ACTIONS = ("status", "reset-request", "lose-response", "reset-response", "delay", "challenge")
 
@@ -87,10 +88,11 @@ class FaultProxy:
         with self._lock:
             return sum(1 for s in self.seen if s.method == method and re.search(path_pattern, s.path) and s.outcome.startswith(outcome))
 
-    def _pick(self, method: str, path: str) -> Rule | None:
+    def _pick(self, method: str, path: str, authorized: bool) -> Rule | None:
+        """The first rule with uses left that matches; a challenge spares a request holding the token."""
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path) and not (authorized and rule.action == "challenge"):
                     rule.hits += 1
                     return rule
         return None
@@ -123,7 +125,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _any(self) -> None:
         method, path = self.command, self.path
-        rule = self.proxy._pick(method, path)
+        rule = self.proxy._pick(method, path, authorized=self.headers.get("Authorization") == f"Bearer {TOKEN}")
         if rule and rule.action == "reset-request":
             self._read_body(half=True)
             self._record(rule.action)
@@ -134,7 +136,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return self._answer(413, b"<html><body><h1>413 Request Entity Too Large</h1></body></html>", {"Connection": "close"})
         if path.startswith(TOKEN_PATH) and not (rule and rule.action == "status"):
             self._record("token")
-            return self._answer(200, json.dumps({"token": "fault-proxy-token", "expires_in": 300}).encode())
+            return self._answer(200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
         if rule:
             self._record(rule.action)
             if rule.action == "status":

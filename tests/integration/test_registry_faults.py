@@ -20,7 +20,16 @@ from testbed.services import free_port
 
 pytestmark = pytest.mark.integration
 UPLOADS = r"/blobs/uploads/"
+REAL_BACKOFF = registry_module._backoff
 
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    """The same retries, with shorter pauses between them (Retry-After is still honoured as given)."""
+    from tenacity import wait_exponential
+
+    monkeypatch.setattr(registry_module, "_backoff", wait_exponential(multiplier=0.02, max=0.2))
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -123,7 +132,8 @@ def test_a_delay_is_waited_out(fault_proxy, registry):
     assert _stored(registry, "faults/delay", data) and fault_proxy.count("PUT", UPLOADS) == 1
 
 
-def test_connection_refused_is_retried_until_the_registry_answers(registry):
+def test_connection_refused_is_retried_until_the_registry_answers(registry, monkeypatch):
+    monkeypatch.setattr(registry_module, "_backoff", REAL_BACKOFF)  # 0.2 + 0.4 + 0.8 s: the registry comes up at 0.3 s
     port = free_port()
     late: list[FaultProxy] = []
     starter = threading.Timer(0.3, lambda: late.append(FaultProxy(registry.host, port=port).start()))
@@ -173,23 +183,23 @@ def test_a_401_once_fetches_a_token_and_goes_on(fault_proxy, registry):
     fault_proxy.set_rules(Rule("challenge", "POST", UPLOADS))
     _push(fault_proxy, "faults/challenge", data)
     assert _stored(registry, "faults/challenge", data)
-    assert fault_proxy.count("GET", "/token") == 1 and fault_proxy.count("POST", UPLOADS) == 2
+    assert fault_proxy.count("GET", "^/token") == 1 and fault_proxy.count("POST", UPLOADS) == 2
 
 
 def test_a_failing_token_service_is_named_not_the_push(fault_proxy):
-    fault_proxy.set_rules(Rule("challenge", path="^/v2/", times=100), Rule("status", "GET", "/token", times=100))
+    fault_proxy.set_rules(Rule("challenge", path="^/v2/", times=100), Rule("status", "GET", "^/token", times=100))
     with pytest.raises(RegistryError) as caught:
         _push(fault_proxy, "faults/token503", b"data")
     assert caught.value.rule == "registry.token-service"
     assert caught.value.problem == f"the token service http://{fault_proxy.host}/token of the registry {fault_proxy.host} answered HTTP 503 ({ATTEMPTS} attempts)"
-    assert fault_proxy.count("GET", "/token") == ATTEMPTS
+    assert fault_proxy.count("GET", "^/token") == ATTEMPTS
 
 
 def test_a_token_service_refusing_the_login_is_named(fault_proxy):
-    fault_proxy.set_rules(Rule("challenge", path="^/v2/", times=100), Rule("status", "GET", "/token", status=401, times=100))
+    fault_proxy.set_rules(Rule("challenge", path="^/v2/", times=100), Rule("status", "GET", "^/token", status=401, times=100))
     with pytest.raises(RegistryError) as caught:
         _push(fault_proxy, "faults/token401", b"data")
-    assert caught.value.rule == "registry.unauthorized" and fault_proxy.count("GET", "/token") == 1
+    assert caught.value.rule == "registry.unauthorized" and fault_proxy.count("GET", "^/token") == 1
     assert caught.value.problem == f"the token service http://{fault_proxy.host}/token of {fault_proxy.host}/faults/token401 answered HTTP 401 without a login"
 
 
