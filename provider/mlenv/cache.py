@@ -34,8 +34,11 @@ _warning_sink: contextvars.ContextVar[Callable[[str], None] | None] = contextvar
 
 
 def cache_root(override: str | Path | None = None) -> Path:
+    """The cache folder, made if missing; what killed builds left in its tmp/ is swept (at most
+    once a minute), so any later build cleans up, whether it writes to the cache or not."""
     root = Path(override) if override else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
+    sweep_orphans(root / "tmp")
     return root
 
 
