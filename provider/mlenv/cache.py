@@ -28,7 +28,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MLENV_CACHE_DIR") or Path.home() / ".cache" / "mlenv")
 
 PARTIAL_PREFIX = ".part-"
-ORPHAN_GRACE = 60.0  # seconds: an unlocked temporary younger than this may be a writer about to lock it
+SWEEP_EVERY = 60.0  # seconds: how often one process looks for orphans in one folder
 _last_sweep: dict[Path, float] = {}
 _warning_sink: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("mlenv_cache_warnings", default=None)
 
@@ -90,10 +90,9 @@ def verified_file(path: Path, sha256: str, what: str) -> bool:
 def partial_file(directory: Path) -> Iterator[tuple[Path, BinaryIO]]:
     """A new, locked temporary file in directory (mode 0666 less the umask, unlike mkstemp's 0600).
     Rename it into place inside the block; whatever is left at the end is removed."""
-    path = _partial_name(directory)
-    handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), "wb")
+    path, fd = _locked_new(directory, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+    handle = os.fdopen(fd, "wb")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         yield path, handle
     finally:
         handle.close()
@@ -104,26 +103,47 @@ def partial_file(directory: Path) -> Iterator[tuple[Path, BinaryIO]]:
 @contextmanager
 def partial_dir(directory: Path) -> Iterator[Path]:
     """A new, locked temporary folder in directory (a staging tree), removed at the end."""
-    path = _partial_name(directory)
-    path.mkdir()
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    def make(path: Path) -> int:
+        path.mkdir()
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    path, fd = _locked_new(directory, make)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
 
 
-def _partial_name(directory: Path) -> Path:
+def _locked_new(directory: Path, make: Callable[[Path], int]) -> tuple[Path, int]:
+    """Create a uniquely named entry and flock it. A sweeper may take the lock between the two
+    steps and remove the entry: then the name no longer leads to our inode, and we try another."""
     directory.mkdir(parents=True, exist_ok=True)
     sweep_orphans(directory)
-    return directory / f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    for _ in range(100):
+        path = directory / f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        try:
+            fd = make(path)
+        except FileNotFoundError:  # a folder removed before we could open it
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_inode(path, fd):
+            return path, fd
+        os.close(fd)
+    raise OSError(f"cannot create a temporary in {directory}: each one was removed at once")
 
 
-def sweep_orphans(directory: Path, prefixes: tuple[str, ...] = (PARTIAL_PREFIX,), every: float = ORPHAN_GRACE) -> int:
-    """Remove the temporaries in directory that no live process holds (at most once per `every`
-    seconds a folder); returns how many were removed."""
+def _same_inode(path: Path, fd: int) -> bool:
+    try:
+        found, held = path.stat(), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+
+def sweep_orphans(directory: Path, prefixes: tuple[str, ...] = (PARTIAL_PREFIX,), every: float = SWEEP_EVERY) -> int:
+    """Remove the temporaries in directory that no live process holds locked (what a killed build
+    left), at most once per `every` seconds a folder; returns how many were removed."""
     now = time.monotonic()
     if now - _last_sweep.get(directory, -every) < every:
         return 0
@@ -137,24 +157,20 @@ def sweep_orphans(directory: Path, prefixes: tuple[str, ...] = (PARTIAL_PREFIX,)
 
 def _remove_if_orphan(path: Path) -> bool:
     try:
-        if time.time() - path.lstat().st_mtime < ORPHAN_GRACE:
-            return False
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:  # gone already, or a symlink: not ours
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:  # a live writer holds it
-        os.close(fd)
-        return False
-    try:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+        return True
+    except BlockingIOError:  # a live writer holds it
+        return False
     finally:
         os.close(fd)
-    return True
 
 
 def atomic_write(target: Path, chunks: Iterable[bytes], expected_sha256: str | None = None) -> Path:
