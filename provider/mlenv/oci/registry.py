@@ -99,7 +99,7 @@ def unavailable(host: str, error: Exception, attempts: int) -> RegistryError:
                              "wait for the rate limit to reset, or authenticate for a higher one" if quota else later,
                              rule="registry.quota" if quota else "registry.unavailable")
     how = f"{type(error).__name__}: {redact(str(error))}"
-    if failed is not None and failed.netloc.decode() != host:
+    if failed is not None and failed.netloc.decode() not in (host, api_host(host)):  # not the registry: its token service
         realm = f"{failed.scheme}://{failed.netloc.decode()}{failed.path}"
         return RegistryError("registry", f"the token service {realm} of the registry {host} did not answer: {how} ({tries})",
                              later.replace("registry's", "token service's"), rule="registry.token-service")

@@ -62,3 +62,11 @@ def test_a_token_service_failure_names_the_token_service_not_the_push():
     assert error.rule == "registry.token-service"
     assert error.problem == "the token service https://auth.example/token of the registry registry.example answered HTTP 503 (4 attempts)"
     assert diagnose(f"error: {error.headline}")[0].rule.id == "registry.token-service"
+
+
+def test_a_connection_failure_is_the_token_services_only_when_it_went_elsewhere():
+    hub = httpx.ConnectError("no name", request=httpx.Request("GET", "https://registry-1.docker.io/v2/library/python/manifests/3"))
+    assert unavailable("docker.io", hub, 4).rule == "registry.unreachable"  # Docker Hub's API host is the registry
+    realm = httpx.ConnectError("refused", request=httpx.Request("GET", "https://auth.example/token?scope=x"))
+    error = unavailable("registry.example", realm, 4)
+    assert error.rule == "registry.token-service" and error.problem.startswith("the token service https://auth.example/token of the registry registry.example did not answer")
