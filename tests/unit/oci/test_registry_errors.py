@@ -70,3 +70,19 @@ def test_a_connection_failure_is_the_token_services_only_when_it_went_elsewhere(
     realm = httpx.ConnectError("refused", request=httpx.Request("GET", "https://auth.example/token?scope=x"))
     error = unavailable("registry.example", realm, 4)
     assert error.rule == "registry.token-service" and error.problem.startswith("the token service https://auth.example/token of the registry registry.example did not answer")
+
+
+def test_the_chunk_size_is_bytes_or_a_size_and_a_bad_one_is_named(monkeypatch):
+    from mlenv.oci.registry import DEFAULT_CHUNK_SIZE, RegistryStore, upload_chunk_size
+
+    for raw, size in (("", DEFAULT_CHUNK_SIZE), ("1000", 1000), ("512K", 512 * 1024), ("8M", 8 * 1024 * 1024), ("1GiB", 1024 ** 3)):
+        monkeypatch.setenv("MLENV_CHUNK_SIZE", raw)
+        assert upload_chunk_size() == size
+    for raw in ("lots", "0", "-5M", "8T"):
+        monkeypatch.setenv("MLENV_CHUNK_SIZE", raw)
+        try:
+            RegistryStore("registry.example", "team/env")
+        except RegistryError as error:
+            assert error.where == "MLENV_CHUNK_SIZE" and error.value == raw and "8M" in error.fix
+        else:
+            raise AssertionError(f"{raw!r} accepted")
