@@ -7,9 +7,10 @@
 #                    py-rattler-build's relinker needs it), gcc compiles its prefix-probe program
 #   python3-venv     `make` creates the project's virtualenv with it
 #   git              checks out git direct references (`name @ git+https://…`) to build them
+#   skopeo           the outside client that checks a layout we wrote is readable by another user
 set -euo pipefail
 
-packages=(docker.io docker-registry debootstrap patchelf gcc git)
+packages=(docker.io docker-registry debootstrap patchelf gcc git skopeo)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()

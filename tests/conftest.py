@@ -39,6 +39,17 @@ def auth_registry(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def fault_proxy(registry):
+    """A fault-injecting proxy (testbed/fault_proxy.py) in front of the session's registry: each test
+    sets its rules and counts the requests that reached it."""
+    from testbed.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(registry.host).start()
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture(scope="session")
 def wheelhouse() -> Path:
     return services.ensure_wheelhouse()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from mlenv.builders.request import BuildRequest
+from mlenv.cache import warnings_to
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.definition.reference import parse_repository
 from mlenv.diagnostics.buildlog import BuildLog
@@ -66,7 +67,8 @@ def build(
             log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
             hit.seconds = time.monotonic() - started
             return hit
-        result = _build_and_publish(request, target, tag)
+        with warnings_to(buildlog):  # a damaged cache entry, repaired, is said in this build's log
+            result = _build_and_publish(request, target, tag)
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:

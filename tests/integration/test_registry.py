@@ -8,7 +8,6 @@ import os
 import httpx
 import pytest
 
-from mlenv.oci import registry as registry_module
 from mlenv.oci.auth import Credentials, RegistryAuth
 from mlenv.oci.registry import RegistryStore, is_insecure_host
 
@@ -19,8 +18,7 @@ def _digest(data: bytes) -> str:
 
 @pytest.mark.integration
 def test_chunked_upload_round_trips(registry, tmp_path, monkeypatch):
-    monkeypatch.setattr(registry_module, "MONOLITHIC_LIMIT", 1000)
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    monkeypatch.setenv("MLENV_CHUNK_SIZE", "4096")
     data = os.urandom(10_000)  # three chunks: 4096 + 4096 + 1808
     blob = tmp_path / "blob"
     blob.write_bytes(data)

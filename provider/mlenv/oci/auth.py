@@ -141,6 +141,15 @@ def _credentials_from(found: dict | None, source: str) -> Credentials | None:
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
+class TokenServiceError(Exception):
+    """The registry's token service (its Bearer realm) refused or failed, not the registry itself:
+    the store reports it as that, naming the realm and what it answered."""
+
+    def __init__(self, realm: str, status: int, retry_after: str | None = None):
+        super().__init__(f"the token service {realm} answered HTTP {status}")
+        self.realm, self.status, self.retry_after = realm, status, retry_after
+
+
 class RegistryAuth(httpx.Auth):
     """Answers 401 challenges: Basic with the credentials, Bearer by fetching a token for the
     challenge's scope (with an identity token: the OAuth2 refresh-token grant); the last token is
@@ -174,11 +183,9 @@ class RegistryAuth(httpx.Auth):
         elif scheme.lower() == "bearer":
             params = dict(_PARAM.findall(params_text))
             token_response = yield self._token_request(params)
-            token = _token_from(token_response)
-            if token:
-                self._token = token
-                request.headers["Authorization"] = f"Bearer {token}"
-                yield request
+            self._token = _token_from(token_response)
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
 
     def _look_up_once(self) -> None:
         if self._lookup:
@@ -205,9 +212,16 @@ class RegistryAuth(httpx.Auth):
         return httpx.Request("GET", realm, params=query, headers=headers)
 
 
-def _token_from(response: httpx.Response) -> str | None:
+def _token_from(response: httpx.Response) -> str:
+    realm = str(response.request.url.copy_with(query=None))
     if response.status_code != 200:
-        return None
+        raise TokenServiceError(realm, response.status_code, response.headers.get("retry-after"))
     response.read()
-    body = response.json()
-    return body.get("token") or body.get("access_token")
+    try:
+        body = response.json()
+        token = body.get("token") or body.get("access_token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise TokenServiceError(realm, 200)  # an answer without a token: as good as a refusal
+    return token

@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlenv.cache import atomic_write, cache_root
+from mlenv.cache import cache_root, verified_file, warn, write_atomically
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
 from mlenv.definition.reference import ImageRef
@@ -66,26 +66,53 @@ def _pick_platform(index: dict, ref: ImageRef) -> str:
 
 
 def python_facts(base: BaseImage, store) -> PythonFacts:
-    """Detect Python from the image config (official python images) or by scanning its layers."""
+    """Detect Python from the image config (official python images) or by scanning its layers;
+    cached per base digest, checked when read, and detected again (with a warning) when damaged."""
     cached = cache_root() / "base" / f"{base.digest.split(':')[1]}.json"
-    if cached.exists():
-        return PythonFacts(**json.loads(cached.read_text()))
+    facts = _cached_facts(cached)
+    if facts:
+        return facts
     facts = _facts_from_layers(base, store)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(facts.__dict__))
+    write_atomically(cached, json.dumps(facts.__dict__).encode())
     return facts
 
 
 def base_glibc(base: BaseImage, store) -> str:
     """The base image's glibc version (from dpkg's status), for images that need not hold a Python:
-    a conda environment brings its own interpreter."""
+    a conda environment brings its own interpreter. Cached like the facts, and checked the same way."""
     cached = cache_root() / "base" / f"{base.digest.split(':')[1]}.glibc"
-    if cached.exists():
-        return cached.read_text().strip() or DEFAULT_GLIBC
+    try:
+        known = cached.read_bytes().decode("ascii").strip()
+    except FileNotFoundError:
+        known = None
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if known and re.fullmatch(r"\d+\.\d+", known):
+        return known
+    if known is not None:
+        warn(f"the cached base-image glibc version {cached} is damaged: detecting it from the image again")
     _, dpkg_status = _scan_layers(base, store)
     glibc = _LIBC6.search(dpkg_status)
-    atomic_write(cached, [(glibc.group(1) if glibc else DEFAULT_GLIBC).encode()])
+    write_atomically(cached, (glibc.group(1) if glibc else DEFAULT_GLIBC).encode())
     return glibc.group(1) if glibc else DEFAULT_GLIBC
+
+
+def _cached_facts(path: Path) -> PythonFacts | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and set(data) == {"version", "interpreter", "glibc"} and _facts_ok(data):
+        return PythonFacts(**data)
+    warn(f"the cached base-image facts {path} are damaged: detecting them from the image again")
+    return None
+
+
+def _facts_ok(data: dict) -> bool:
+    return (all(isinstance(value, str) for value in data.values()) and re.fullmatch(r"3\.\d+", data["version"]) is not None
+            and data["interpreter"].startswith("/") and re.fullmatch(r"\d+\.\d+", data["glibc"]) is not None)
 
 
 def _facts_from_layers(base: BaseImage, store) -> PythonFacts:
@@ -126,12 +153,9 @@ def _open_layer(path: Path) -> tarfile.TarFile:
 
 
 def fetch_blob(store, digest: str) -> Path:
-    """A base-image blob on local disk, downloaded once and verified by digest."""
+    """A base-image blob on local disk, downloaded once, verified by digest when downloaded and
+    each time it is used (a damaged copy is downloaded again)."""
     target = cache_root() / "blobs" / digest.replace(":", "/")
-    if target.exists():
+    if verified_file(target, digest.split(":")[1], "base-image blob"):
         return target
-    try:
-        with store.open_blob(digest) as chunks:
-            return atomic_write(target, chunks, expected_sha256=digest.split(":")[1])
-    except ValueError as err:
-        raise BuildError("image", f"base layer {digest} is corrupt: {err}", "retry; if it persists, re-push the base image") from None
+    return store.save_blob(digest, target)

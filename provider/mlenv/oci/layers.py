@@ -14,11 +14,10 @@ import json
 import os
 import stat
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlenv.cache import cache_root
+from mlenv.cache import cache_root, partial_dir, partial_file, scratch_dir, sha256_file, warn, write_atomically
 
 _GZIP_LEVEL = 6
 
@@ -34,20 +33,42 @@ class Layer:
 
 def cached_layer(key: str, created_by: str, populate) -> Layer:
     """The layer `populate(root)` fills, packed once per key (a digest of everything that decides its
-    bytes) and kept in the cache: a rebuild of the same lock writes no tar again."""
+    bytes) and kept in the cache: a rebuild of the same lock writes no tar again. A cached entry is
+    checked (layer.json parses, the tar.gz has its digest) and rebuilt, with a warning, when damaged."""
     folder = cache_root() / "layers" / key
-    meta = folder / "layer.json"
-    if meta.exists():
-        data = json.loads(meta.read_text())
-        return Layer(folder / "layer.tar.gz", data["digest"], data["diff_id"], data["size"], created_by)
-    with tempfile.TemporaryDirectory(prefix="mlenv-stage-") as stage:
-        populate(Path(stage))
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".layer-{os.getpid()}.tar.gz"
-        digest, diff_id, size = write_layer(Path(stage), partial)
-        os.replace(partial, folder / "layer.tar.gz")
-    meta.write_text(json.dumps({"digest": digest, "diff_id": diff_id, "size": size}))
+    found = _reuse(folder, created_by)
+    if found:
+        return found
+    with partial_dir(scratch_dir()) as stage:
+        populate(stage)
+        with partial_file(scratch_dir()) as (partial, _):
+            digest, diff_id, size = write_layer(stage, partial)
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, folder / "layer.tar.gz")
+    write_atomically(folder / "layer.json", json.dumps({"digest": digest, "diff_id": diff_id, "size": size}).encode())
     return Layer(folder / "layer.tar.gz", digest, diff_id, size, created_by)
+
+
+def _reuse(folder: Path, created_by: str) -> Layer | None:
+    """The cached layer if it is whole; None (after a warning) if it is damaged or half-written."""
+    meta, tar = folder / "layer.json", folder / "layer.tar.gz"
+    if not meta.exists():
+        return None
+    try:
+        data = json.loads(meta.read_bytes())
+        layer = Layer(tar, str(data["digest"]), str(data["diff_id"]), int(data["size"]), created_by)
+    except (OSError, ValueError, KeyError, TypeError):
+        return _damaged(folder, f"{meta.name} is not the JSON it should be")
+    if not tar.is_file():
+        return _damaged(folder, f"{tar.name} is missing")
+    if tar.stat().st_size != layer.size or "sha256:" + sha256_file(tar) != layer.digest:
+        return _damaged(folder, f"{tar.name} does not match the digest in {meta.name}")
+    return layer
+
+
+def _damaged(folder: Path, reason: str) -> None:
+    warn(f"the cached layer {folder} is damaged ({reason}): rebuilding it")
+    return None
 
 
 def write_layer(root: Path, target: Path) -> tuple[str, str, int]:

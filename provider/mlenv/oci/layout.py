@@ -1,31 +1,35 @@
 """The embedded default store: an OCI image layout directory (`oci:PATH`), no server needed.
 
-Blobs are written to a temporary name and renamed into place, and index.json is replaced
-atomically, so an interrupted build never leaves a tag pointing at a partial image.
+Blobs are written under a unique temporary name and renamed into place, and index.json is replaced
+atomically under an flock on `index.json.lock`, so parallel builds into one layout (Pulumi runs
+resources in parallel) keep every tag, and an interrupted build never leaves a tag pointing at a
+partial image. Files honour the umask, so other users' tools (skopeo, umoci) can read the layout.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from mlenv.cache import sha256_file
+from mlenv.cache import atomic_write, partial_file, sweep_orphans
 from mlenv.diagnostics.errors import CacheError, StoreError
 from mlenv.oci.mediatypes import OCI_INDEX
 
 REF_NAME = "org.opencontainers.image.ref.name"
+LOCK_NAME = "index.json.lock"
+_LEGACY_PARTIALS = (".part-", ".upload-")  # .upload-*: what earlier versions left after a kill
 
 
 class LayoutStore:
     def __init__(self, path: str | Path):
         self.root = Path(path).expanduser()
         self.bytes_pushed = 0
+        self._ready = False
 
     @property
     def name(self) -> str:
@@ -48,10 +52,15 @@ class LayoutStore:
         except FileNotFoundError:
             raise StoreError("image", f"blob {digest} is missing from {self.name}", "rebuild the image or restore the layout directory") from None
 
-    @contextmanager
-    def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:
-        with self._blob_path(digest).open("rb") as handle:
-            yield iter(lambda: handle.read(1024 * 1024), b"")
+    def save_blob(self, digest: str, target: Path) -> Path:
+        """Copy a blob to target (verified by its digest)."""
+        try:
+            with self._blob_path(digest).open("rb") as handle:
+                return atomic_write(target, iter(lambda: handle.read(1024 * 1024), b""), expected_sha256=digest.split(":")[1])
+        except FileNotFoundError:
+            raise StoreError("image", f"blob {digest} is missing from {self.name}", "rebuild the image or restore the layout directory") from None
+        except ValueError:
+            raise StoreError("image", f"blob {digest} in {self.name} does not match its digest", "rebuild that image into the layout, or restore the layout directory") from None
 
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
         entry = self._find(reference)
@@ -69,27 +78,30 @@ class LayoutStore:
         return None
 
     def _index(self) -> dict:
+        path = self.root / "index.json"
         try:
-            return json.loads((self.root / "index.json").read_text())
+            index = json.loads(path.read_bytes())
         except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        except ValueError:
+            index = None
+        if not (isinstance(index, dict) and isinstance(index.get("manifests"), list)
+                and all(isinstance(m, dict) and "digest" in m for m in index["manifests"])):
+            raise StoreError("image", f"{path} is not a valid OCI index (damaged outside mlenv, or by an older version writing in parallel)",
+                             f"restore {path} from a backup, or move it away: the blobs stay, the tags in it are lost and the next builds write them again")
+        return index
 
     # -- writes -----------------------------------------------------------------------------
     def mount_blob(self, digest: str, from_repository: str) -> bool:
         return False
 
     def put_blob_file(self, digest: str, path: Path) -> None:
-        self._ensure_layout()
-        temporary = self._temporary()
-        shutil.copyfile(path, temporary)
-        self._commit_blob(digest, temporary)
+        with path.open("rb") as source:
+            self._write_blob(digest, iter(lambda: source.read(1024 * 1024), b""))
         self.bytes_pushed += path.stat().st_size
 
     def put_blob_bytes(self, digest: str, data: bytes) -> None:
-        self._ensure_layout()
-        temporary = self._temporary()
-        temporary.write_bytes(data)
-        self._commit_blob(digest, temporary)
+        self._write_blob(digest, [data])
         self.bytes_pushed += len(data)
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
@@ -98,33 +110,46 @@ class LayoutStore:
             self.put_blob_bytes(digest, data)
         if reference.startswith("sha256:"):
             return
-        index = self._index()
-        kept = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != reference]
-        kept.append({"mediaType": media_type, "digest": digest, "size": len(data), "annotations": {REF_NAME: reference}})
-        index["manifests"] = kept
-        self._write_atomically(self.root / "index.json", json.dumps(index, indent=2).encode())
+        with self._index_locked():  # read-modify-write: parallel writers must not lose each other's tags
+            index = self._index()
+            kept = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != reference]
+            kept.append({"mediaType": media_type, "digest": digest, "size": len(data), "annotations": {REF_NAME: reference}})
+            index["manifests"] = kept
+            self._replace(self.root / "index.json", json.dumps(index, indent=2).encode())
 
     def _ensure_layout(self) -> None:
+        if self._ready:
+            return
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        sweep_orphans(self.root / "blobs", _LEGACY_PARTIALS)
         marker = self.root / "oci-layout"
         if not marker.exists():
-            self._write_atomically(marker, b'{"imageLayoutVersion": "1.0.0"}')
+            self._replace(marker, b'{"imageLayoutVersion": "1.0.0"}')
+        self._ready = True
 
-    def _temporary(self) -> Path:
-        handle, name = tempfile.mkstemp(dir=self.root / "blobs", prefix=".upload-")
-        os.close(handle)
-        return Path(name)
+    @contextmanager
+    def _index_locked(self) -> Iterator[None]:
+        self._ensure_layout()
+        with (self.root / LOCK_NAME).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
-    def _commit_blob(self, digest: str, temporary: Path) -> None:
-        actual = "sha256:" + sha256_file(temporary)
-        if actual != digest:
-            temporary.unlink()
-            raise CacheError("image", f"blob content does not match its digest {digest} (got {actual})", "rebuild; the build cache may be corrupt")
-        os.replace(temporary, self._blob_path(digest))
+    def _write_blob(self, digest: str, chunks) -> None:
+        """Stream into a temporary in blobs/, check the digest, rename into place."""
+        self._ensure_layout()
+        actual = hashlib.sha256()
+        with partial_file(self.root / "blobs") as (temporary, out):
+            for chunk in chunks:
+                actual.update(chunk)
+                out.write(chunk)
+            out.flush()
+            if "sha256:" + actual.hexdigest() != digest:
+                raise CacheError("image", f"blob content does not match its digest {digest} (got sha256:{actual.hexdigest()})",
+                                 "run the build again: the damaged cache entry it came from is checked and rebuilt")
+            os.replace(temporary, self._blob_path(digest))
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-
+    def _replace(self, target: Path, data: bytes) -> None:
+        with partial_file(self.root / "blobs") as (temporary, out):
+            out.write(data)
+            out.flush()
+            os.replace(temporary, target)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator, TypeVar
+from pathlib import Path
+from typing import Callable, TypeVar
 
 from mlenv.diagnostics.errors import RegistryError
 from mlenv.oci.auth import Credentials
@@ -75,19 +75,8 @@ class MirroredStore:
     def get_blob(self, digest: str) -> bytes:
         return self._first(lambda store: store.get_blob(digest))
 
-    @contextmanager
-    def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:
-        sources = self._sources()
-        for store in sources:
-            with ExitStack() as stack:
-                try:
-                    chunks = stack.enter_context(store.open_blob(digest))
-                except RegistryError:
-                    if store is sources[-1]:
-                        raise
-                    continue
-                yield chunks
-                return
+    def save_blob(self, digest: str, target: Path) -> Path:
+        return self._first(lambda store: store.save_blob(digest, target))
 
     def _first(self, read: Callable[[RegistryStore], T], accept: Callable[[T], bool] = lambda _: True, default=None) -> T:
         """The first source's answer that is accepted; the last source's error when every one failed."""

@@ -2,14 +2,23 @@
 manifest by digest then tag) and the reads the pipeline needs.
 
 Hand-written on httpx because no maintained Python library does mount + chunked upload with
-bearer auth. Transient failures (connection errors, 5xx, 429) are retried with backoff; when the
-retries are exhausted the last failure becomes a RegistryError naming the host and what it answered.
+bearer auth. One retry layer: each public operation is retried whole (ATTEMPTS tries, exponential
+backoff, or the server's Retry-After up to MAX_RETRY_AFTER seconds) on 5xx, 429, refused or reset
+connections and lost responses; nothing inside an operation retries again. A blob upload that fails
+starts a fresh upload session, after a HEAD (a final PUT whose answer was lost already stored the
+blob). Blobs larger than MLENV_CHUNK_SIZE go in PATCH chunks of that size. When the retries are
+exhausted the last failure becomes a RegistryError naming the host and what it answered.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import io
 import ipaddress
+import os
+import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, NoReturn
@@ -18,57 +27,105 @@ from urllib.parse import urljoin
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from mlenv.cache import atomic_write
 from mlenv.definition.reference import api_host
-from mlenv.oci.auth import Credentials, RegistryAuth, docker_config_credentials
 from mlenv.diagnostics.errors import RegistryError
 from mlenv.diagnostics.redact import redact
+from mlenv.oci.auth import Credentials, RegistryAuth, TokenServiceError, docker_config_credentials
 from mlenv.oci.mediatypes import MANIFEST_ACCEPT
 
-CHUNK_SIZE = 32 * 1024 * 1024
-MONOLITHIC_LIMIT = 64 * 1024 * 1024
-GAVE_UP = ("registry.unavailable", "registry.quota")  # the rules of an exhausted retry
+ATTEMPTS = 4
+MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is cut to this
+DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
+_backoff = wait_exponential(multiplier=0.2, max=3)
 
 
 class _Transient(Exception):
-    """A response worth retrying (5xx, 429)."""
+    """A response worth retrying (5xx, 429, or a consumed upload session)."""
 
-    def __init__(self, request: str, status: int):
+    def __init__(self, request: str, status: int, retry_after: float | None = None):
         super().__init__(f"{request}: HTTP {status}")
-        self.request, self.status = request, status
+        self.request, self.status, self.retry_after = request, status, retry_after
 
 
 def _is_transient(error: BaseException) -> bool:
-    """Worth another try; an exhausted inner retry (one request) counts, so an outer one (a whole
-    blob upload) still starts over, as before."""
-    return isinstance(error, (_Transient, httpx.TransportError)) or (isinstance(error, RegistryError) and error.rule in GAVE_UP)
+    if isinstance(error, TokenServiceError):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, (_Transient, httpx.TransportError))
+
+
+def _wait(state) -> float:
+    """The server's Retry-After when it gave one (bounded), else exponential backoff."""
+    error = state.outcome.exception()
+    after = getattr(error, "retry_after", None)
+    if isinstance(after, str):
+        after = retry_after_seconds(after)
+    return min(after, MAX_RETRY_AFTER) if after is not None else _backoff(state)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _gave_up(state) -> NoReturn:
     """At the retry boundary: the last transient failure, explained (the store is the method's self)."""
-    error, host = state.outcome.exception(), state.args[0].host
-    if isinstance(error, RegistryError):
-        raise error
-    raise unavailable(host, error, state.attempt_number) from None
+    raise unavailable(state.args[0].host, state.outcome.exception(), state.attempt_number) from None
+
+
+_retrying = retry(retry=retry_if_exception(_is_transient), stop=stop_after_attempt(ATTEMPTS), wait=_wait, retry_error_callback=_gave_up)
 
 
 def unavailable(host: str, error: Exception, attempts: int) -> RegistryError:
-    """A registry that kept failing: what it answered (status) or how the connection failed."""
+    """A registry (or its token service) that kept failing: what it answered, or how the connection failed."""
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    later = "retry later; if it persists, check the registry's health and logs (and any proxy in between)"
+    failed = _failed_url(error)
+    if isinstance(error, TokenServiceError):
+        return RegistryError("registry", f"the token service {error.realm} of the registry {host} answered HTTP {error.status} ({tries})",
+                             later.replace("registry's", "token service's"), rule="registry.token-service")
     if isinstance(error, _Transient):
-        problem = f"the registry {host} answered HTTP {error.status} to {error.request} ({tries})"
-    else:
-        problem = f"the registry {host} did not answer: {type(error).__name__}: {redact(str(error))} ({tries})"
-    quota = getattr(error, "status", None) == 429
-    fix = "wait for the rate limit to reset, or authenticate for a higher one" if quota else "retry later; if it persists, check the registry's health and logs (and any proxy in between)"
-    return RegistryError("registry", problem, fix, rule="registry.quota" if quota else "registry.unavailable")
+        quota = error.status == 429
+        return RegistryError("registry", f"the registry {host} answered HTTP {error.status} to {error.request} ({tries})",
+                             "wait for the rate limit to reset, or authenticate for a higher one" if quota else later,
+                             rule="registry.quota" if quota else "registry.unavailable")
+    how = f"{type(error).__name__}: {redact(str(error))}"
+    if failed is not None and failed.netloc.decode() not in (host, api_host(host)):  # not the registry: its token service
+        realm = f"{failed.scheme}://{failed.netloc.decode()}{failed.path}"
+        return RegistryError("registry", f"the token service {realm} of the registry {host} did not answer: {how} ({tries})",
+                             later.replace("registry's", "token service's"), rule="registry.token-service")
+    if isinstance(error, httpx.ConnectError):
+        return RegistryError("registry", f"cannot connect to the registry {host} ({tries}): {how}",
+                             "check the repository host and port, and that the registry is running and reachable", rule="registry.unreachable")
+    return RegistryError("registry", f"the registry {host} did not answer: {how} ({tries})", later, rule="registry.unavailable")
 
 
-_retrying = retry(
-    retry=retry_if_exception(_is_transient),
-    stop=stop_after_attempt(4),
-    wait=wait_exponential(multiplier=0.2, max=3),
-    retry_error_callback=_gave_up,
-)
+def _failed_url(error: Exception) -> httpx.URL | None:
+    try:
+        return error.request.url if isinstance(error, httpx.TransportError) else None
+    except RuntimeError:  # an error raised without its request
+        return None
+
+
+def upload_chunk_size() -> int:
+    """$MLENV_CHUNK_SIZE (bytes, or a size like 8M or 512K; default 32M): a blob larger than this is
+    pushed in chunks of this size, for front ends that cap request bodies (nginx's client_max_body_size)."""
+    raw = os.environ.get("MLENV_CHUNK_SIZE", "").strip()
+    if not raw:
+        return DEFAULT_CHUNK_SIZE
+    found = re.fullmatch(r"(\d{1,15})\s*([kmg]?)(?:i?b)?", raw, re.IGNORECASE)
+    if not found or int(found[1]) == 0:
+        raise RegistryError("MLENV_CHUNK_SIZE", "is not a size", "give a number of bytes, or a size such as 8M or 512K", value=raw[:40])
+    return int(found[1]) * 1024 ** " kmg".index(found[2].lower() or " ")
 
 
 def is_insecure_host(host: str) -> bool:
@@ -93,12 +150,10 @@ class RegistryStore:
         scheme = scheme or ("http" if is_insecure_host(host) else "https")
         self.base = f"{scheme}://{api_host(host)}/v2/{repository}"  # Docker Hub (docker.io) answers on registry-1.docker.io
         self.bytes_pushed = 0
+        self.chunk_size = upload_chunk_size()
+        self._started: set[str] = set()  # digests whose upload began: a retry asks first whether it landed
         self._auth = RegistryAuth(credentials, lookup=lambda: docker_config_credentials(host))
-        self._client = httpx.Client(
-            auth=self._auth,
-            timeout=httpx.Timeout(timeout, connect=10),
-            follow_redirects=True,
-        )
+        self._client = httpx.Client(auth=self._auth, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True)
 
     @property
     def name(self) -> str:
@@ -107,24 +162,29 @@ class RegistryStore:
     def close(self) -> None:
         self._client.close()
 
-    # -- reads ------------------------------------------------------------------------------
+    # -- reads (each one operation, retried whole) -------------------------------------------
+    @_retrying
     def has_blob(self, digest: str) -> bool:
-        return self._send("HEAD", f"{self.base}/blobs/{digest}", ok=(200, 404)).status_code == 200
+        return self._blob_exists(digest)
 
+    @_retrying
     def get_blob(self, digest: str) -> bytes:
         data = self._send("GET", f"{self.base}/blobs/{digest}").content
-        _verify(digest, data)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise _digest_mismatch(digest)
         return data
 
-    @contextmanager
-    def open_blob(self, digest: str) -> Iterator[Iterator[bytes]]:
-        with self._client.stream("GET", f"{self.base}/blobs/{digest}") as response:
+    @_retrying
+    def save_blob(self, digest: str, target: Path) -> Path:
+        """Download a blob to target, streamed and verified; a reset mid-body downloads it again."""
+        with self._explained(), self._client.stream("GET", f"{self.base}/blobs/{digest}") as response:
+            self._raise_for(response, "GET", ok=(200,))
             try:
-                self._raise_for(response, "GET", ok=(200,))
-            except _Transient as error:
-                raise unavailable(self.host, error, 1) from None
-            yield response.iter_bytes(1024 * 1024)
+                return atomic_write(target, response.iter_bytes(1024 * 1024), expected_sha256=digest.split(":")[1])
+            except ValueError:
+                raise _digest_mismatch(digest) from None
 
+    @_retrying
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
         """The manifest bytes and media type, or None when the tag or digest does not exist."""
         response = self._send("GET", f"{self.base}/manifests/{reference}", ok=(200, 404), headers={"Accept": MANIFEST_ACCEPT})
@@ -132,95 +192,135 @@ class RegistryStore:
             return None
         return response.content, response.headers.get("content-type", "").split(";")[0]
 
+    @_retrying
     def has_manifest(self, reference: str) -> bool:
         response = self._send("HEAD", f"{self.base}/manifests/{reference}", ok=(200, 404), headers={"Accept": MANIFEST_ACCEPT})
         return response.status_code == 200
 
-    # -- writes -----------------------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------------------------
+    @_retrying
     def mount_blob(self, digest: str, from_repository: str) -> bool:
-        """Cross-repo mount; False when the registry declines (then upload instead)."""
+        """Cross-repo mount; False when the registry declines (202) or refuses (404, 405): upload instead."""
         url = f"{self.base}/blobs/uploads/"
-        response = self._send("POST", url, ok=(201, 202), params={"mount": digest, "from": from_repository})
+        response = self._send("POST", url, ok=(201, 202, 404, 405), params={"mount": digest, "from": from_repository})
         if response.status_code == 201:
             return True
-        self._send("DELETE", urljoin(url, response.headers["location"]), ok=(200, 202, 204, 404))
+        if response.status_code == 202 and "location" in response.headers:
+            self._cancel(urljoin(url, response.headers["location"]))
         return False
 
     @_retrying
     def put_blob_file(self, digest: str, path: Path) -> None:
-        """Upload a local blob: one PUT when small, PATCH chunks otherwise."""
-        size = path.stat().st_size
-        location = self._start_upload()
+        """Upload a local blob: one PUT when it fits a chunk, PATCH chunks otherwise."""
         with path.open("rb") as handle:
-            if size <= MONOLITHIC_LIMIT:
-                self._finish_upload(location, digest, handle.read())
-            else:
-                location = self._upload_chunks(location, handle)
-                self._finish_upload(location, digest, b"")
-        self.bytes_pushed += size
+            self._upload(digest, path.stat().st_size, handle)
 
     @_retrying
     def put_blob_bytes(self, digest: str, data: bytes) -> None:
-        self._finish_upload(self._start_upload(), digest, data)
-        self.bytes_pushed += len(data)
+        self._upload(digest, len(data), io.BytesIO(data))
 
+    @_retrying
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
         self._send("PUT", f"{self.base}/manifests/{reference}", ok=(201,), content=data, headers={"Content-Type": media_type})
         self.bytes_pushed += len(data)
 
-    def _start_upload(self) -> str:
+    # -- one attempt of an operation: never retried here ----------------------------------------
+    def _blob_exists(self, digest: str) -> bool:
+        return self._send("HEAD", f"{self.base}/blobs/{digest}", ok=(200, 404)).status_code == 200
+
+    def _upload(self, digest: str, size: int, handle) -> None:
+        """One upload session from byte 0. On a retry, a HEAD first: the last attempt may have landed."""
+        if digest in self._started and self._blob_exists(digest):
+            self.bytes_pushed += size
+            return
+        self._started.add(digest)
         url = f"{self.base}/blobs/uploads/"
-        response = self._send("POST", url, ok=(202,))
-        return urljoin(url, response.headers["location"])
+        location = urljoin(url, self._send("POST", url, ok=(202,)).headers["location"])
+        if size > self.chunk_size:
+            location = self._upload_chunks(location, handle)
+            body = b""
+        else:
+            body = handle.read()
+        separator = "&" if "?" in location else "?"
+        self._send("PUT", f"{location}{separator}digest={digest}", ok=(201,), stale=(404,), content=body,
+                   headers={"Content-Type": "application/octet-stream"})
+        self.bytes_pushed += size
 
     def _upload_chunks(self, location: str, handle) -> str:
         offset = 0
-        while chunk := handle.read(CHUNK_SIZE):
+        while chunk := handle.read(self.chunk_size):
             headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
-            response = self._send("PATCH", location, ok=(202,), content=chunk, headers=headers)
+            response = self._send("PATCH", location, ok=(202,), stale=(404,), content=chunk, headers=headers)
             location = urljoin(location, response.headers["location"])
             offset += len(chunk)
         return location
 
-    def _finish_upload(self, location: str, digest: str, data: bytes) -> None:
-        separator = "&" if "?" in location else "?"
-        headers = {"Content-Type": "application/octet-stream"}
-        self._send("PUT", f"{location}{separator}digest={digest}", ok=(201,), content=data, headers=headers)
-
-    # -- transport --------------------------------------------------------------------------
-    @_retrying
-    def _send(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs) -> httpx.Response:
+    def _cancel(self, location: str) -> None:
+        """Best effort: give back the upload session a declined mount opened."""
         try:
+            self._send("DELETE", location, ok=(200, 202, 204, 404, 405))
+        except (_Transient, httpx.TransportError, TokenServiceError, RegistryError):
+            pass
+
+    # -- transport --------------------------------------------------------------------------------
+    def _send(self, method: str, url: str, ok: tuple[int, ...] = (200,), stale: tuple[int, ...] = (), **kwargs) -> httpx.Response:
+        """One request; `stale` statuses (an upload session the registry no longer knows) are
+        transient: the operation starts again with a fresh session."""
+        with self._explained():
             response = self._client.request(method, url, **kwargs)
-        except httpx.ConnectError:
-            raise RegistryError(
-                "registry",
-                f"cannot connect to the registry {self.host}",
-                "check the repository host and port, and that the registry is running and reachable",
-                rule="registry.unreachable",
-            ) from None
+        if response.status_code in stale:
+            raise _Transient(f"{method} {response.url.path}", response.status_code)
         self._raise_for(response, method, ok)
         return response
+
+    @contextmanager
+    def _explained(self) -> Iterator[None]:
+        """A token service's refusal, explained as that (its failures that may pass are retried)."""
+        try:
+            yield
+        except TokenServiceError as error:
+            if _is_transient(error):
+                raise
+            raise self._token_refused(error) from None
+
+    def _token_refused(self, error: TokenServiceError) -> RegistryError:
+        if error.status in (401, 403):
+            return RegistryError("registry", f"the token service {error.realm} of {self.name} answered HTTP {error.status}{self._auth.describe()}",
+                                 "give registry_username and a secret registry_password, or `docker login` to this host, with push rights on the repository",
+                                 rule="registry.unauthorized")
+        answer = "an answer without a token" if error.status == 200 else f"HTTP {error.status}"
+        return RegistryError("registry", f"the token service {error.realm} of {self.name} gave {answer}",
+                             "check the registry's token service (the realm in its WWW-Authenticate challenge) and any proxy in between",
+                             rule="registry.token-service")
 
     def _raise_for(self, response: httpx.Response, method: str, ok: tuple[int, ...]) -> None:
         status = response.status_code
         if status in ok:
             return
         if status >= 500 or status == 429:
-            raise _Transient(f"{method} {response.url.path}", status)
+            raise _Transient(f"{method} {response.url.path}", status, retry_after_seconds(response.headers.get("retry-after")))
         if status in (401, 403):
-            login = self._auth.describe()
             raise RegistryError(
                 "registry",
-                f"{self.name}: {'unauthorized' if status == 401 else 'access denied'} for {method} (HTTP {status}){login}",
+                f"{self.name}: {'unauthorized' if status == 401 else 'access denied'} for {method} (HTTP {status}){self._auth.describe()}",
                 "give registry_username and a secret registry_password, or `docker login` to this host, with push rights on the repository",
                 rule="registry.unauthorized",
             )
+        if status == 413:
+            raise self._too_large(response, method)
         response.read()
         raise RegistryError("registry", f"{self.name}: {method} {response.url.path} answered HTTP {status}: {response.text[:300]}", "check the repository name and the registry's logs")
 
+    def _too_large(self, response: httpx.Response, method: str) -> RegistryError:
+        sent = response.request.headers.get("content-length", "?")
+        problem = f"{self.name}: {method} of a {sent}-byte body was refused as too large (HTTP 413) by the registry or a proxy in front of it"
+        if "/blobs/uploads/" in response.url.path:
+            fix = (f"set MLENV_CHUNK_SIZE below that front end's body limit (now {self.chunk_size} bytes; e.g. MLENV_CHUNK_SIZE=4M), "
+                   "or raise the limit (nginx: client_max_body_size)")
+        else:
+            fix = "raise the front end's body limit (nginx: client_max_body_size); a manifest cannot be sent in chunks"
+        return RegistryError("registry", problem, fix, rule="registry.body-too-large")
 
-def _verify(digest: str, data: bytes) -> None:
-    actual = "sha256:" + hashlib.sha256(data).hexdigest()
-    if actual != digest:
-        raise RegistryError("registry", f"blob {digest} arrived with digest {actual}", "retry; if it persists the registry's storage is corrupt")
+
+def _digest_mismatch(digest: str) -> RegistryError:
+    return RegistryError("registry", f"blob {digest} arrived with another digest", "retry; if it persists the registry's storage (or a proxy in between) alters it")

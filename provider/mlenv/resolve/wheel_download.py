@@ -1,7 +1,8 @@
 """Download locked wheels (and the sdists built into wheels) into the content-addressed cache,
 verified by sha256, in parallel.
 
-A rebuild of the same lock downloads nothing: the cache key is the file's sha256.
+A rebuild of the same lock downloads nothing: the cache key is the file's sha256, checked again on
+every reuse (a damaged or swapped file is downloaded again, with a warning).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from mlenv.cache import atomic_write, cache_root
+from mlenv.cache import atomic_write, cache_root, verified_file
 from mlenv.diagnostics.errors import ResolveError
 from mlenv.resolve.index import IndexSettings
 from mlenv.diagnostics.redact import redact
@@ -26,7 +27,7 @@ def wheel_path(wheel: LockedWheel) -> Path:
 
 def fetch_wheels(wheels: list[LockedWheel], index: IndexSettings) -> dict[str, Path]:
     """Every wheel on local disk, keyed by package name."""
-    missing = [w for w in wheels if not wheel_path(w).exists()]
+    missing = [w for w in wheels if not verified_file(wheel_path(w), w.sha256, "wheel")]
     if missing:
         with _client(index) as client, ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda w: _fetch(client, w.url, filename=w.filename, sha256=w.sha256, target=wheel_path(w), index=index), missing))
@@ -36,7 +37,7 @@ def fetch_wheels(wheels: list[LockedWheel], index: IndexSettings) -> dict[str, P
 def fetch_file(url: str, filename: str, sha256: str, index: IndexSettings) -> Path:
     """One file the lock names by URL and sha256 (an sdist to build), in the cache."""
     target = cache_root() / "sdists" / sha256[:2] / sha256 / filename
-    if not target.exists():
+    if not verified_file(target, sha256, "sdist"):
         with _client(index) as client:
             _fetch(client, url, filename=filename, sha256=sha256, target=target, index=index)
     return target
