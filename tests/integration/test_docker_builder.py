@@ -34,9 +34,11 @@ def blobs_in(registry) -> int:
     return sum(1 for _ in (registry.root / "docker" / "registry" / "v2" / "blobs").rglob("data"))
 
 
-def engine_builds(docker_engine) -> set[tuple[str, int]]:
-    """Every image the engine built for us (id and creation time): a new build adds one."""
-    return {(image.id, image.attrs["Created"]) for image in docker_engine.images.list(filters={"label": "dev.mlenv.definition-hash"})}
+def engine_builds(docker_engine, definition_hash: str) -> set[tuple[str, int]]:
+    """Every image the engine built for this definition (id and creation time): a new build adds one.
+    Filtered by the definition's own hash, so images other tests build or pull on the shared engine
+    do not count."""
+    return {(image.id, image.attrs["Created"]) for image in docker_engine.images.list(filters={"label": f"dev.mlenv.definition-hash={definition_hash}"})}
 
 
 def run(docker_engine, image_ref: str, *command: str) -> str:
@@ -67,11 +69,12 @@ def test_build_context_dockerignore_decides_what_rebuilds(stack, registry, base_
     assert created.op == "create" and not created.outputs["cache_hit"], created.error
     assert run(docker_engine, created.outputs["image_ref"], "python3", "-c", "import greeting; print(greeting.MESSAGE)") == "hello"
 
-    builds, blobs = engine_builds(docker_engine), blobs_in(registry)
+    built = lambda: engine_builds(docker_engine, created.outputs["definition_hash"])  # noqa: E731
+    builds, blobs = built(), blobs_in(registry)
     write_context(context, base_image, "hello", "an ignored file changed\n")
     ignored = stack.up("ctx", provider, inputs)
     assert ignored.op == "same", {k: (ignored.checked_inputs.get(k), created.outputs.get(k)) for k in set(ignored.checked_inputs) | set(created.outputs) if ignored.checked_inputs.get(k) != created.outputs.get(k)}
-    assert engine_builds(docker_engine) == builds and blobs_in(registry) == blobs  # no build, no upload
+    assert built() == builds and blobs_in(registry) == blobs  # no build, no upload
 
     write_context(context, base_image, "hello again", "an ignored file changed\n")
     kept = stack.up("ctx", provider, inputs)
@@ -100,10 +103,10 @@ def test_base_image_pip_and_a_docker_step(stack, registry, base_image, docker_en
     assert result.outputs["packages"] == ["six==1.16.0"]
     script = "import os, six, sys; print(six.__version__, sys.prefix, os.environ['OMP_NUM_THREADS'], open('/etc/mlenv-step').read().strip())"
     assert run(docker_engine, result.outputs["image_ref"], "python", "-c", script) == "1.16.0 /opt/env 2 system-step"
-    builds, blobs = engine_builds(docker_engine), blobs_in(registry)
+    builds, blobs = engine_builds(docker_engine, result.outputs["definition_hash"]), blobs_in(registry)
     again = stack.up("steps-twin", provider, inputs)  # another resource, same definition
     assert again.outputs["cache_hit"] and again.outputs["bytes_pushed"] == 0
-    assert engine_builds(docker_engine) == builds and blobs_in(registry) == blobs
+    assert engine_builds(docker_engine, result.outputs["definition_hash"]) == builds and blobs_in(registry) == blobs
 
 
 def test_bring_your_own_container_installs_nothing(stack, registry, base_image, docker_engine):
