@@ -8,7 +8,6 @@ failed build raises one `MlenvError` whose text is the explanation, not a traceb
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from mlenv.digests import sha256_hex
 from mlenv.oci.auth import Credentials
 from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import MlenvError, SpecError
@@ -99,7 +99,7 @@ def _inputs_key(props: dict) -> str:
     them (an int comes back as a float), relative paths with the directory they are relative to."""
     fields = sorted({*TOP_FIELDS, "env_name", "base_image_registry_password", "definition_hash"})
     data = {k: _plain(props[k]) for k in fields if props.get(k) is not None}
-    return hashlib.sha256(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode()).hexdigest()
+    return sha256_hex(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode())
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,6 @@ points at were taken when it was loaded (`mlenv.definition`), and travel on the 
 
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import urlsplit
 
@@ -23,7 +22,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from mlenv.definition.conda_file import python_match_spec
 from mlenv.definition.model import TARGET_PLATFORM, EnvironmentSpec
 
-__all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "canonical_json", "to_mapping"]
+__all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "to_mapping"]
 
 
 def canonical_requirement(requirement: Requirement) -> str:
@@ -106,11 +105,6 @@ def _spark(spec: EnvironmentSpec) -> dict | None:
     if not (spark.packages or spark.repositories):
         return None
     return {"repositories": list(spark.repositories), "packages": sorted(spark.packages), "precache_packages": spark.precache_packages}
-
-
-def canonical_json(data: object) -> bytes:
-    """Byte-stable JSON: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # --- the input form -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.definition import build_context as context_module
+from mlenv import digests as digests_module
 from mlenv.definition.build_context import MAX_DOCKERFILE_BYTES, context_entries, hash_context
 from mlenv.diagnostics.errors import SpecError
 from tests.context_trees import realistic_context, write_tree
@@ -140,7 +140,7 @@ def test_unreadable_file(ctx, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(context_module, "open", guarded_open, raising=False)
+    monkeypatch.setattr(digests_module, "open", guarded_open, raising=False)  # the one file reader
     assert headline(lambda: hash_context(ctx)) == (
         "build.path: cannot read a file of the build context (Permission denied) (got 'src/app/main.py'). "
         "Fix: make it readable, or list it in .dockerignore if the image does not need it")
