@@ -16,7 +16,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from mlenv.diagnostics.errors import SpecError, SpecWarning
-from mlenv.definition.requirement_syntax import ARCHIVES, CREDENTIALS_FIX, PLACEHOLDERS, fail, masked
+from mlenv.definition.requirement_syntax import ARCHIVES, CREDENTIALS_FIX, PLACEHOLDERS, fail
+from mlenv.diagnostics.redact import masked
 
 SCHEMES = ("https", "http", "git+https", "git+http", "git+ssh", "git+file")
 COMMIT = re.compile(r"[0-9a-f]{40}")

@@ -12,7 +12,8 @@ from urllib.request import url2pathname
 
 from mlenv.definition.local_files import LinksFolder, read_links_folder
 from mlenv.diagnostics.errors import SpecError
-from mlenv.definition.requirement_syntax import CREDENTIALS_FIX, PLACEHOLDERS, SCHEME, fail, is_file_url, masked
+from mlenv.definition.requirement_syntax import CREDENTIALS_FIX, PLACEHOLDERS, SCHEME, fail, is_file_url
+from mlenv.diagnostics.redact import masked
 
 
 def local_path(location: str, here: Path, where: str) -> str:

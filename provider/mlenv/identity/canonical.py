@@ -13,13 +13,13 @@ points at were taken when it was loaded (`mlenv.definition`), and travel on the 
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from mlenv.definition.conda_file import python_match_spec
+from mlenv.diagnostics.redact import USERINFO
 from mlenv.definition.model import TARGET_PLATFORM, EnvironmentSpec
 
 __all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "to_mapping"]
@@ -96,8 +96,8 @@ def _index(spec: EnvironmentSpec) -> dict:
 
 
 def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl() if "@" in parts.netloc else url
+    """An index URL without its login (`user:${VAR}@`): the hash names where packages come from, not who fetches them."""
+    return USERINFO.sub("", url)
 
 
 def _spark(spec: EnvironmentSpec) -> dict | None:
