@@ -38,6 +38,12 @@ def file_digest(path: str | Path) -> str:
     return "sha256:" + sha256_file(path)
 
 
+def cache_key(parts: list) -> str:
+    """A built layer's cache key: the hex sha256 of its parts as plain JSON (the spelling the layer
+    cache has always used: a new one would turn every cached layer into a miss)."""
+    return sha256_hex(json.dumps(parts).encode())
+
+
 def canonical_json(data: object, *, ensure_ascii: bool = False) -> bytes:
     """Sorted keys, no whitespace: the same data gives the same bytes. The definition hash keeps
     non-ASCII text as UTF-8; lock hashes and image JSON escape it (`ensure_ascii=True`), as they

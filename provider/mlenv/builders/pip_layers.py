@@ -13,7 +13,6 @@ layer plan's. Identical files say nothing; different ones are a warning naming b
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import warnings
 import zipfile
@@ -23,7 +22,7 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from mlenv.digests import sha256_hex
+from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
 from mlenv.oci.layers import Layer, cached_layer
@@ -98,7 +97,7 @@ def _installed_files(wheel: Path):
 
 
 def _key(*parts: str) -> str:
-    return sha256_hex(json.dumps([BUILDER_VERSION, *parts]).encode())
+    return cache_key([BUILDER_VERSION, *parts])
 
 
 def _write_venv(root: Path, python_version: str, interpreter: str) -> None:
