@@ -75,11 +75,6 @@ def hash_context(path: str | Path, dockerfile_path: str = "Dockerfile", size_lim
     return BuildContext(str(root), dockerfile, _digest(entries), files, size, _dockerfile_text(data, dockerfile), tuple(entries))
 
 
-def context_entries(path: str | Path, dockerfile_path: str = "Dockerfile") -> list[tuple]:
-    """The sorted entries the digest covers (see the module docstring for their shapes)."""
-    return list(hash_context(path, dockerfile_path).entries)
-
-
 # --- the context directory and the Dockerfile ---------------------------------------------------
 
 def _context_root(path: str | Path) -> Path:

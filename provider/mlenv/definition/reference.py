@@ -43,12 +43,6 @@ class ImageRef:
         """What to ask the store for: the digest if pinned, else the tag."""
         return self.digest or self.tag or "latest"
 
-    def with_digest(self, digest: str) -> "ImageRef":
-        return ImageRef(self.host, self.path, None, digest)
-
-    def with_tag(self, tag: str) -> "ImageRef":
-        return ImageRef(self.host, self.path, tag, None)
-
     def __str__(self) -> str:
         text = self.repository
         if self.tag:

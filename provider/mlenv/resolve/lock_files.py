@@ -17,8 +17,6 @@ from pathlib import Path
 from mlenv.diagnostics.redact import public_url
 from mlenv.resolve.lock import Lock
 
-FORMATS = ("explicit", "requirements", "pixi")
-
 
 def explicit(lock: Lock, conda_records: list) -> str:
     lines = ["# conda explicit specification, written by mlenv lock", "# platform: linux-64", "@EXPLICIT"]
