@@ -8,7 +8,6 @@ failed build raises one `MlenvError` whose text is the explanation, not a traceb
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from mlenv.digests import sha256_hex
 from mlenv.oci.auth import Credentials
 from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import MlenvError, SpecError
@@ -27,14 +27,11 @@ from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.pipeline import build, exists
 from mlenv.definition.reference import parse_repository
 from mlenv.definition.load import TOP_FIELDS, from_mapping
+from mlenv.definition.model import CREDENTIAL_PROPERTIES, DEFINITION_PROPERTIES, METADATA_PROPERTIES, OUTPUT_PROPERTIES
 from mlenv.settings import registry_credentials
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
 # the environment's own name as env_name (the resource has a name of its own), plus where to publish.
-METADATA_FIELDS = ("env_name", "version", "description", "tags", "os_type", "inference_config")
-DEFINITION_FIELDS = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
-CREDENTIAL_FIELDS = ("registry_username", "registry_password", "base_image_registry_password")
-OUTPUT_FIELDS = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 
 
 def _is_unknown(value: Any) -> bool:
@@ -99,7 +96,7 @@ def _inputs_key(props: dict) -> str:
     them (an int comes back as a float), relative paths with the directory they are relative to."""
     fields = sorted({*TOP_FIELDS, "env_name", "base_image_registry_password", "definition_hash"})
     data = {k: _plain(props[k]) for k in fields if props.get(k) is not None}
-    return hashlib.sha256(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode()).hexdigest()
+    return sha256_hex(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode())
 
 
 def _plain(value: Any) -> Any:
@@ -115,7 +112,7 @@ def _plain(value: Any) -> Any:
 def _checked_inputs(news: dict, spec) -> dict:
     mapping = to_mapping(spec)
     mapping.pop("name", None)
-    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", *CREDENTIAL_FIELDS)}
+    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", *CREDENTIAL_PROPERTIES)}
     hash_hex = definition_hash(spec)
     return {**kept, **mapping, **({"env_name": spec.name} if spec.name else {}), "definition_hash": hash_hex, "tag": tag_for(hash_hex)}
 
@@ -156,7 +153,7 @@ class EnvironmentProvider(ResourceProvider):
         definition = news.get("definition_hash")
         if definition is None or _is_unknown(definition):
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        changed = [k for k in ("definition_hash", *DEFINITION_FIELDS, *METADATA_FIELDS) if _changed(olds, news, k)]
+        changed = [k for k in ("definition_hash", *DEFINITION_PROPERTIES, *METADATA_PROPERTIES) if _changed(olds, news, k)]
         return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:
@@ -166,7 +163,7 @@ class EnvironmentProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
         if olds.get("definition_hash") == news.get("definition_hash") and olds.get("repository") == news.get("repository"):
-            kept = {k: olds[k] for k in OUTPUT_FIELDS if k in olds}
+            kept = {k: olds[k] for k in OUTPUT_PROPERTIES if k in olds}
             return UpdateResult(outs={**_public_inputs(news), **kept, "cache_hit": True, "bytes_pushed": 0})
         with _explained():
             return UpdateResult(outs=self._build(news))
@@ -193,7 +190,7 @@ def _progress(line: str) -> None:
 
 
 def _public_inputs(props: dict) -> dict:
-    return {k: v for k, v in props.items() if k not in CREDENTIAL_FIELDS and not k.startswith("__")}
+    return {k: v for k, v in props.items() if k not in CREDENTIAL_PROPERTIES and not k.startswith("__")}
 
 
 def _changed(olds: dict, news: dict, key: str) -> bool:
@@ -212,4 +209,4 @@ def _top_field(where: str) -> str:
     """The input property a failure belongs to (`pip (requirements.txt:3)` → `pip`)."""
     head = where.split(".")[0].split("[")[0].split(" ")[0]
     head = {"name": "env_name", "conda_file": "conda", "environment_variables": "variables"}.get(head, head)
-    return head if head in (*DEFINITION_FIELDS, *METADATA_FIELDS, "repository") else "image"
+    return head if head in (*DEFINITION_PROPERTIES, *METADATA_PROPERTIES, "repository") else "image"

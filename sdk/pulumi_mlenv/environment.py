@@ -19,10 +19,9 @@ from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import SpecError
 from mlenv.provider import EnvironmentProvider
 from mlenv.definition.load import from_mapping, load_file
+from mlenv.definition.model import OUTPUT_PROPERTIES, SECRET_PROPERTIES
 
 from .sections import DockerSection, PythonSection, SparkSection, section_mapping
-
-OUTPUTS = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 
 
 class Environment(Resource, module="mlenv", name="Environment"):
@@ -87,9 +86,9 @@ class Environment(Resource, module="mlenv", name="Environment"):
             "registry_username": registry_username,
             "registry_password": secret(registry_password),
             "base_image_registry_password": secret(base_password),
-            **{key: None for key in OUTPUTS},
+            **{key: None for key in OUTPUT_PROPERTIES},
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["registry_password", "base_image_registry_password"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_PROPERTIES)))
         super().__init__(EnvironmentProvider(), resource_name, props, opts)
         _warn(self, specs)
 

@@ -15,7 +15,6 @@ from pulumi.runtime.proto import provider_pb2
 DIFF_UNKNOWN = provider_pb2.DiffResponse.DIFF_UNKNOWN
 DIFF_NONE = provider_pb2.DiffResponse.DIFF_NONE
 DIFF_SOME = provider_pb2.DiffResponse.DIFF_SOME
-_CHANGES_NAMES = {DIFF_UNKNOWN: "unknown", DIFF_NONE: "none", DIFF_SOME: "some"}
 
 
 class ProviderError(Exception):
@@ -50,10 +49,6 @@ class DiffResult:
     delete_before_replace: bool = False
     diffs: list[str] = field(default_factory=list)
     detailed_diff: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def changes_name(self) -> str:
-        return _CHANGES_NAMES.get(self.changes, str(self.changes))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from tests import paths
 
 PACKAGE = paths.ROOT / "provider" / "mlenv"
 ORDER = ["foundation", "definition", "identity", "resolve", "oci", "builders", "shell"]
-FOUNDATION = {"diagnostics", "cache"}
+FOUNDATION = {"diagnostics", "cache", "digests"}
 SHELLS = {"pipeline", "cli", "provider", "settings"}
 
 

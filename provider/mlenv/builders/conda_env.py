@@ -11,7 +11,6 @@ reads as a conda environment (`conda list -p`, mamba, pixi) with an empty, deter
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Callable
 
 from mlenv.cache import cache_root
 from mlenv.diagnostics.errors import BuildError
+from mlenv.digests import cache_key
 from mlenv.resolve.conda_lock import CondaLock, CondaRecord, is_rattler_error, run_async
 from mlenv.resolve.target import PythonFacts
 
@@ -46,7 +46,7 @@ def layer_key(group: list[CondaRecord], lock: CondaLock, prefix: str, builder: s
     parts = [builder, "conda", prefix, *(f"{r.sha256} {r.url}" for r in group)]  # the URL is in conda-meta
     if any(r.noarch == "python" for r in group) and python:
         parts.append(python.sha256)
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return cache_key(parts)
 
 
 def install(rattler_records: list, archives: dict[str, Path], stage: Path, prefix: str) -> None:
@@ -145,7 +145,7 @@ def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str,
 
     try:
         every = [r.sha256 for r in lock.records]
-        layers = [cached_layer(hashlib.sha256(json.dumps([builder, "conda-skeleton", prefix, every]).encode()).hexdigest(),
+        layers = [cached_layer(cache_key([builder, "conda-skeleton", prefix, every]),
                                f"mlenv: conda environment {prefix}",
                                lambda root: populate_skeleton(root, *installed_stage()[:1], prefix, installed_stage()[1]))]
         for group, key in zip(groups, keys):

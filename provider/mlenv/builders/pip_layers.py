@@ -13,8 +13,6 @@ layer plan's. Identical files say nothing; different ones are a warning naming b
 from __future__ import annotations
 
 import configparser
-import hashlib
-import json
 import os
 import warnings
 import zipfile
@@ -24,6 +22,7 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
 from mlenv.oci.layers import Layer, cached_layer
@@ -98,7 +97,7 @@ def _installed_files(wheel: Path):
 
 
 def _key(*parts: str) -> str:
-    return hashlib.sha256(json.dumps([BUILDER_VERSION, *parts]).encode()).hexdigest()
+    return cache_key([BUILDER_VERSION, *parts])
 
 
 def _write_venv(root: Path, python_version: str, interpreter: str) -> None:

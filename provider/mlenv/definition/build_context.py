@@ -26,7 +26,6 @@ a backslash does not escape; `[!x]`/`[^x]` negate the other way round; `**x` doe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from mlenv.digests import digest_of, sha256_file, sha256_hex
 from mlenv.diagnostics.errors import SpecError
 
 MAX_DOCKERFILE_BYTES = 100 * 1024
@@ -43,7 +43,6 @@ DEFAULT_LIMIT_MB = 1024
 LIMIT_ENV = "MLENV_CONTEXT_LIMIT_MB"
 DIGEST_FORMAT = "mlenv-context/1"
 _TOP_LEVEL_SHOWN = 10
-_CHUNK = 1 << 20
 
 _CONTEXT = "build.path"
 _DOCKERFILE = "build.dockerfile_path"
@@ -74,11 +73,6 @@ def hash_context(path: str | Path, dockerfile_path: str = "Dockerfile", size_lim
     entries, size = _scan(root, dockerfile, {dockerfile: data}, _size_limit() if size_limit is None else size_limit)
     files = sum(1 for entry in entries if entry[1] == "file")
     return BuildContext(str(root), dockerfile, _digest(entries), files, size, _dockerfile_text(data, dockerfile), tuple(entries))
-
-
-def context_entries(path: str | Path, dockerfile_path: str = "Dockerfile") -> list[tuple]:
-    """The sorted entries the digest covers (see the module docstring for their shapes)."""
-    return list(hash_context(path, dockerfile_path).entries)
 
 
 # --- the context directory and the Dockerfile ---------------------------------------------------
@@ -242,7 +236,7 @@ def _parents(rel: str) -> list[str]:
 def _entry(root: Path, rel: str, info: os.stat_result, content: bytes | None) -> tuple | None:
     mode = info.st_mode
     if stat.S_ISREG(mode):
-        digest = hashlib.sha256(content).hexdigest() if content is not None else _sha256(root, rel)
+        digest = sha256_hex(content) if content is not None else _sha256(root, rel)
         return (rel, "file", digest, bool(mode & stat.S_IXUSR))
     if stat.S_ISLNK(mode):
         return (rel, "symlink", _link_target(root, rel))
@@ -255,14 +249,10 @@ def _entry(root: Path, rel: str, info: os.stat_result, content: bytes | None) ->
 
 
 def _sha256(root: Path, rel: str) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(root / rel, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+        return sha256_file(root / rel)
     except OSError as error:
         raise _unreadable(_CONTEXT, rel, error) from None
-    return digest.hexdigest()
 
 
 def _link_target(root: Path, rel: str) -> str:
@@ -293,7 +283,7 @@ def _check_size(root: Path, stats: dict[str, os.stat_result], limit: int) -> int
 
 def _digest(entries: list[tuple]) -> str:
     payload = json.dumps([DIGEST_FORMAT, entries], ensure_ascii=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(payload.encode("ascii")).hexdigest()
+    return digest_of(payload.encode("ascii"))
 
 
 # --- small helpers -------------------------------------------------------------------------------

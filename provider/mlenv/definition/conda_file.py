@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rattler import MatchSpec
 
+from mlenv.definition.requirement_syntax import PLACEHOLDERS
 from mlenv.diagnostics.errors import SpecError, SpecWarning, unknown_field
-from mlenv.diagnostics.redact import redact
+from mlenv.diagnostics.redact import login_of, redact
 
 FIELDS = ("name", "channels", "dependencies", "prefix", "variables")
 SPEC_FIX = "write name, name=version or name>=x,<y (conda match spec); quote specs containing < or > in YAML"
-_CREDENTIALS = re.compile(r"://[^/@\s]*:[^/@\s]*@")  # scheme://user:password@
-_PLACEHOLDER_LOGIN = re.compile(r"://[^/@\s:]*:\$\{[A-Za-z_][A-Za-z0-9_]*\}@")  # user:${VAR}@, expanded at build time
 _BUILD = re.compile(r"[A-Za-z0-9_.+*]+")  # py311h64a7726_0, py3.11_cuda11.8*, *_cp311
 
 
@@ -134,7 +133,8 @@ def _channels(where: str, value: object) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip() or len(item.split()) > 1:
             raise SpecError(f"{where}[{index}]", "must be a channel name or URL without spaces",
                             "write a channel such as conda-forge or https://host/channel", item)
-        if _CREDENTIALS.search(item) and not _PLACEHOLDER_LOGIN.search(item):
+        login = login_of(item)
+        if login and login[1] is not None and not PLACEHOLDERS.fullmatch(login[1]):  # user:${VAR}@ is expanded at build time
             raise SpecError(f"{where}[{index}]", "has credentials in plain text",
                             "write the password as a placeholder filled from the environment at build time "
                             "(https://user:${CHANNEL_PASSWORD}@host/channel), or a token as /t/${TOKEN}/", redact(item))
@@ -218,7 +218,7 @@ def _list(where: str, value: object, example: str) -> list | tuple:
 
 def _match_spec(where: str, text: str) -> MatchSpec:
     """Parse one match spec with rattler; anything it cannot read back unchanged is rejected."""
-    if _CREDENTIALS.search(text):
+    if (login := login_of(text)) and login[1] is not None:
         raise SpecError(where, "has credentials in plain text", "name the channel in channels: and put the "
                         "credentials in the environment (e.g. a .condarc or netrc outside the definition)", redact(text))
     try:

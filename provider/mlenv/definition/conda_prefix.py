@@ -10,7 +10,8 @@ import re
 from email.parser import HeaderParser
 from pathlib import Path
 
-from mlenv.definition.conda_file import _CREDENTIALS, CondaSpec, _parse_spec, _version_part
+from mlenv.definition.conda_file import CondaSpec, _parse_spec, _version_part
+from mlenv.diagnostics.redact import public_url
 from mlenv.diagnostics.errors import SpecError
 
 _SUBDIR = re.compile(r"/(noarch|[a-z]+-[a-z0-9_]+)/?$")  # .../conda-forge/linux-64
@@ -101,7 +102,7 @@ def _channel_name(url: object) -> str | None:
     (without credentials or an anaconda.org /t/<token>/ part: those never leave the machine)."""
     if not isinstance(url, str) or not url.strip() or url.strip() in ("<unknown>", "@"):
         return None
-    url = re.sub(r"/t/[^/]+(?=/)", "", _CREDENTIALS.sub("://", url.strip()))
+    url = public_url(url.strip())
     url = _SUBDIR.sub("", url.rstrip("/"))
     for base in _ANACONDA:
         if url.startswith(base):

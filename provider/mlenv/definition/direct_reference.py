@@ -16,7 +16,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from mlenv.diagnostics.errors import SpecError, SpecWarning
-from mlenv.definition.requirement_syntax import ARCHIVES, CREDENTIALS_FIX, PLACEHOLDERS, fail, masked
+from mlenv.definition.reference import is_loopback
+from mlenv.definition.requirement_syntax import ARCHIVES, CREDENTIALS_FIX, PLACEHOLDERS, fail
+from mlenv.diagnostics.redact import masked
 
 SCHEMES = ("https", "http", "git+https", "git+http", "git+ssh", "git+file")
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -83,7 +85,7 @@ def _parts(url: str, where: str, text: str):
     if secret:
         raise fail(where, "placeholders are expanded only in index URLs, not in direct references",
                    "serve the package from an index (its credentials from PIP_INDEX_URL), or let git find them (a credential helper, ~/.netrc)", text)
-    if scheme in ("http", "git+http") and host not in ("localhost", "127.0.0.1", "::1"):
+    if scheme in ("http", "git+http") and not is_loopback(host):
         raise fail(where, "plain http is accepted only for localhost: nothing verifies what it serves", "use https://", text)
     return parts
 

@@ -22,10 +22,9 @@ from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_fil
 from mlenv.definition.build_context import BuildContext, hash_context
 from mlenv.diagnostics.errors import SpecError, unknown_field
 from mlenv.definition.reference import has_registry_host
-from mlenv.definition.model import TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
+from mlenv.definition.model import METADATA_FIELDS, TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
 from mlenv.definition.requirements import PipSpec, merge, parse_file, parse_lines
 
-METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inference_config")
 TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
     "docker", "spark", "variables", "environment_variables", "platform", "curated", "builder", "verify", "$schema",

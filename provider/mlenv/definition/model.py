@@ -13,6 +13,17 @@ from mlenv.definition.requirements import PipSpec
 TARGET_PLATFORM = "linux/amd64"
 ENV_PREFIX = "/opt/env"  # where the environment lives inside the image (its venv)
 
+# Fields that describe an environment and never enter its hash.
+METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inference_config")
+
+# The properties of an Environment resource: one list for the SDK (pulumi_mlenv) and the provider.
+# The definition's `name` is the property `env_name` (`name` is the Pulumi resource's own).
+METADATA_PROPERTIES = ("env_name", *METADATA_FIELDS[1:])
+DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
+SECRET_PROPERTIES = ("registry_password", "base_image_registry_password")
+CREDENTIAL_PROPERTIES = ("registry_username", *SECRET_PROPERTIES)
+OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
+
 
 @dataclass(frozen=True)
 class PythonSection:

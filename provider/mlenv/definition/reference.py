@@ -7,6 +7,7 @@ reference is expanded; the definition keeps (and hashes) the image exactly as wr
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -42,12 +43,6 @@ class ImageRef:
         """What to ask the store for: the digest if pinned, else the tag."""
         return self.digest or self.tag or "latest"
 
-    def with_digest(self, digest: str) -> "ImageRef":
-        return ImageRef(self.host, self.path, None, digest)
-
-    def with_tag(self, tag: str) -> "ImageRef":
-        return ImageRef(self.host, self.path, tag, None)
-
     def __str__(self) -> str:
         text = self.repository
         if self.tag:
@@ -81,6 +76,22 @@ def has_registry_host(text: str) -> bool:
         return True
     host, sep, _ = text.partition("/")
     return bool(sep) and ("." in host or ":" in host or host == "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """This machine: `localhost` or a loopback address, with or without a port (`127.0.0.1:5000`,
+    `[::1]:5000`, `::1`). The one rule for plain HTTP: registries (as Docker does), index URLs and
+    direct references may use it only here, where nothing travels over a network."""
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_repository(text: str, field: str = "repository") -> ImageRef:

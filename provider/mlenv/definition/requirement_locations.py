@@ -4,15 +4,16 @@ a local path, so the definition means the same from any working directory."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from mlenv.definition.local_files import LinksFolder, read_links_folder
+from mlenv.definition.reference import is_loopback
 from mlenv.diagnostics.errors import SpecError
-from mlenv.definition.requirement_syntax import CREDENTIALS_FIX, PLACEHOLDERS, SCHEME, fail, is_file_url, masked
+from mlenv.definition.requirement_syntax import CREDENTIALS_FIX, PLACEHOLDERS, SCHEME, fail, is_file_url
+from mlenv.diagnostics.redact import masked
 
 
 def local_path(location: str, here: Path, where: str) -> str:
@@ -42,7 +43,7 @@ def index_url(url: str, where: str, option: str) -> str:
     secret = password or user  # a lone user name is usually a token
     if at and secret and not PLACEHOLDERS.fullmatch(secret):
         raise SpecError(where, f"{option} has credentials written in plain text", CREDENTIALS_FIX, masked(url))
-    if parts.scheme.lower() == "http" and not loopback(host):
+    if parts.scheme.lower() == "http" and not is_loopback(host):
         raise fail(where, f"{option} uses plain http, which pip ignores without --trusted-host and which nothing verifies",
                    "serve the index over https:// (for a private CA set SSL_CERT_FILE); plain http is accepted only for localhost", url)
     return url
@@ -64,10 +65,3 @@ def links_folder(path: str, where: str, written: str) -> LinksFolder:
     except OSError as err:
         raise fail(where, f"cannot read the --find-links folder {path}: {err.strerror or err}",
                    "make the folder and its wheels readable, or give the https:// URL of a links page", written) from None
-
-
-def loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

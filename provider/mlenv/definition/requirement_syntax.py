@@ -13,6 +13,7 @@ from typing import Iterator
 from packaging.requirements import Requirement
 
 from mlenv.diagnostics.errors import SpecError
+from mlenv.diagnostics.redact import masked
 
 HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar.lz", ".tlz", ".tar.lzma", ".tar", ".zip")
@@ -47,7 +48,6 @@ COMMENT = re.compile(r"(^|\s+)#.*$")
 OPTION_START = re.compile(r"(?:^|\s)(?=-)")  # pip: a requirement ends at the first word starting with '-'
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 PLACEHOLDERS = re.compile(r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+")
-USERINFO = re.compile(r"://([^/\s]*)@")
 
 def inline_item(item: object, where: str) -> str:
     """A list item is one whole line: blank items and continuations point at a YAML mistake."""
@@ -152,14 +152,6 @@ def parse_hash(value: str, where: str) -> str:
 
 def is_file_url(text: str) -> bool:
     return text[:5].lower() == "file:"
-
-
-def masked(text: str) -> str:
-    """A URL's password (or lone token) replaced by ***, so no message ever shows it."""
-    def hide(match: re.Match) -> str:
-        user, colon, _ = match.group(1).partition(":")
-        return f"://{user}:***@" if colon else "://***@"
-    return USERINFO.sub(hide, text)
 
 
 def fail(where: str, problem: str, fix: str, value: object = None) -> SpecError:

@@ -21,7 +21,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from mlenv.definition import requirement_locations as locations
 from mlenv.definition.direct_reference import direct_requirement, is_vcs, mutable_ref_warning
-from mlenv.definition.local_files import LinksFolder, file_digests
+from mlenv.definition.local_files import LinksFolder
+from mlenv.digests import file_digests
 from mlenv.diagnostics.errors import SpecWarning
 from mlenv.definition.requirement_syntax import (
     ARCHIVES, INCLUDE_FIX, PEP508_FIX, SCHEME, WHEEL_FIX,

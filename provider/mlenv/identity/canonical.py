@@ -12,18 +12,17 @@ points at were taken when it was loaded (`mlenv.definition`), and travel on the 
 
 from __future__ import annotations
 
-import json
 import os
-from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from mlenv.definition.conda_file import python_match_spec
+from mlenv.diagnostics.redact import USERINFO
 from mlenv.definition.model import TARGET_PLATFORM, EnvironmentSpec
 
-__all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "canonical_json", "to_mapping"]
+__all__ = ["TARGET_PLATFORM", "canonical_requirement", "canonical_definition", "to_mapping"]
 
 
 def canonical_requirement(requirement: Requirement) -> str:
@@ -97,8 +96,8 @@ def _index(spec: EnvironmentSpec) -> dict:
 
 
 def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl() if "@" in parts.netloc else url
+    """An index URL without its login (`user:${VAR}@`): the hash names where packages come from, not who fetches them."""
+    return USERINFO.sub("", url)
 
 
 def _spark(spec: EnvironmentSpec) -> dict | None:
@@ -106,11 +105,6 @@ def _spark(spec: EnvironmentSpec) -> dict | None:
     if not (spark.packages or spark.repositories):
         return None
     return {"repositories": list(spark.repositories), "packages": sorted(spark.packages), "precache_packages": spark.precache_packages}
-
-
-def canonical_json(data: object) -> bytes:
-    """Byte-stable JSON: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # --- the input form -----------------------------------------------------------------------------

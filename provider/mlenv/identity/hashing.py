@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from mlenv.identity.canonical import canonical_definition, canonical_json
+from mlenv.digests import canonical_json, sha256_hex
+from mlenv.identity.canonical import canonical_definition
 from mlenv.definition.model import EnvironmentSpec, builder_of
 
 # Bumped whenever the builder would produce a different image from the same definition.
@@ -16,7 +15,7 @@ TAG_PREFIX = "mlenv-"
 def definition_hash(spec: EnvironmentSpec) -> str:
     version = DOCKER_BUILDER_VERSION if builder_of(spec) == "docker" else BUILDER_VERSION
     payload = {"builder": version, "definition": canonical_definition(spec)}
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
+    return sha256_hex(canonical_json(payload))
 
 
 def tag_for(hash_hex: str) -> str:

@@ -3,7 +3,6 @@ interpreter path, glibc version), detected from the image itself and cached per 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tarfile
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlenv.cache import cache_root, verified_file, warn, write_atomically
+from mlenv.digests import digest_of
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
 from mlenv.definition.reference import ImageRef
@@ -52,7 +52,7 @@ def _resolve_base(ref: ImageRef, store) -> BaseImage:
         digest = _pick_platform(manifest, ref)
         data, media_type = store.get_manifest(digest)
         manifest = json.loads(data)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = digest_of(data)
     config = json.loads(store.get_blob(manifest["config"]["digest"]))
     return BaseImage(ref, digest, config, tuple(manifest["layers"]))
 

@@ -4,12 +4,11 @@ manifest whose annotations carry the identity (definition hash, lock hash, packa
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 
 from typing import TYPE_CHECKING
 
 from mlenv.definition.model import ENV_PREFIX
+from mlenv.digests import canonical_json, digest_of
 from mlenv.oci.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, TO_OCI
 
 if TYPE_CHECKING:
@@ -25,11 +24,12 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 
 
 def to_json(data: dict) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    """Config and manifest bytes (their digest is the image's identity)."""
+    return canonical_json(data, ensure_ascii=True)
 
 
 def descriptor(media_type: str, data: bytes) -> dict:
-    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return {"mediaType": media_type, "digest": digest_of(data), "size": len(data)}
 
 
 def build_config(base: BaseImage, layers: list[Layer], variables: dict[str, str], *, venv: bool = True, conda: bool = False) -> dict:

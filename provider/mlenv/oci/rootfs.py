@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+from mlenv.digests import file_digest
 from mlenv.oci.image import CREATED, descriptor, to_json
 from mlenv.oci.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from mlenv.definition.reference import parse_reference
@@ -24,7 +25,7 @@ def import_rootfs(tarball: str | Path, reference: str, credentials=None) -> str:
     with tempfile.TemporaryDirectory(prefix="mlenv-rootfs-") as work:
         layer = Path(work) / "layer.tar.gz"
         diff_id = _compress(Path(tarball), layer)
-        digest = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
+        digest = file_digest(layer)
         config = to_json({
             "created": CREATED, "architecture": "amd64", "os": "linux",
             "config": {"Env": [DEFAULT_PATH], "Cmd": ["/bin/sh"]},

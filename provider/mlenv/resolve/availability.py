@@ -73,11 +73,3 @@ def pip_choice(requirement: Requirement, files: list[IndexFile]) -> Version | No
     one or nothing else matches: the version pip would try to install."""
     versions = sorted({f.version for f in files}, reverse=True)
     return next(iter(requirement.specifier.filter(versions)), None)
-
-
-def python_fix(reason: str, python: PythonFacts) -> str:
-    """The fix for a version whose wheels stop at an older Python: a newer pin, or that Python."""
-    match = re.search(r"CPython (?:3\.\d+–)?3\.(\d+)", reason)
-    older = f"3.{match.group(1)}" if match else "a Python it supports"
-    return (f"pin a newer version that publishes wheels for CPython {python.version}, or build on Python {older}: "
-            f"a base image with it, or python={older} from conda")

@@ -10,17 +10,16 @@ when a request is made, and every URL shown, logged or locked is the public one,
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
+from mlenv.diagnostics.redact import TOKEN
+
 DEFAULT_ALIAS = "https://conda.anaconda.org"
 DEFAULT_DEFAULTS = "https://repo.anaconda.com/pkgs/main"
-_TOKEN = re.compile(r"/t/[^/]+(?=/|$)")
-_USERINFO = re.compile(r"(?<=://)[^/@]*@")
 
 
 @dataclass(frozen=True)
@@ -71,14 +70,9 @@ def expand(url: str) -> str:
     return os.path.expandvars(url)
 
 
-def public_url(url: str) -> str:
-    """A channel or package URL without token or credentials: what may be logged, locked, shown."""
-    return _USERINFO.sub("", _TOKEN.sub("", url))
-
-
 def secrets_of(url: str) -> list[str]:
     """The secret parts of an expanded URL (token, password), for redaction of logs."""
-    found = [match.group(0)[3:] for match in _TOKEN.finditer(url)]
+    found = [match.group(0)[3:] for match in TOKEN.finditer(url)]
     password = urlsplit(url).password
     return found + ([password] if password else [])
 

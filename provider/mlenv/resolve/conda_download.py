@@ -13,9 +13,11 @@ from typing import Callable
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from mlenv.cache import atomic_write, cache_root, sha256_file
+from mlenv.cache import atomic_write, cache_root
+from mlenv.digests import sha256_file
 from mlenv.diagnostics.errors import BuildError
-from mlenv.resolve.conda_channels import expand, public_url
+from mlenv.diagnostics.redact import public_url
+from mlenv.resolve.conda_channels import expand
 from mlenv.resolve.conda_lock import CondaRecord
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from mlenv.definition.conda_file import CondaSpec, python_match_spec
 from mlenv.diagnostics.errors import BuildError
-from mlenv.resolve.conda_channels import ChannelSettings, expand, public_url
+from mlenv.diagnostics.redact import public_url
+from mlenv.resolve.conda_channels import ChannelSettings, expand
 from mlenv.resolve.conda_target import CondaTarget
 
 

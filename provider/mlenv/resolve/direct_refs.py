@@ -8,12 +8,12 @@ built into a pure wheel here (sdist_build.py), and the lock keeps where it came 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
+from mlenv.digests import sha256_file
 from mlenv.resolve.index import IndexSettings
 from mlenv.resolve.locked_wheel import LockedWheel, hash_checked
 from mlenv.resolve.sdist_build import wheel_from_git, wheel_from_sdist
@@ -44,5 +44,5 @@ def locked_direct(package: dict, index: IndexSettings, allowed_hashes: tuple[str
 
 
 def built_wheel(name: str, version: str, path: Path, source: str) -> LockedWheel:
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = sha256_file(path)
     return LockedWheel(name=name, version=version, filename=path.name, url=path.as_uri(), sha256=sha256, size=path.stat().st_size, source=source)

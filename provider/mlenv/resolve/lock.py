@@ -3,11 +3,10 @@ lock hash over it, one implementation for every builder (rules in docs/HASHING.m
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from mlenv.digests import canonical_json, sha256_hex
 from mlenv.resolve.pip_lock import LockedWheel
 from mlenv.resolve.target import PythonFacts
 
@@ -42,4 +41,4 @@ def lock_hash(lock: Lock) -> str:
     }
     if lock.conda is not None:
         payload["conda"] = lock.conda.identity()
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return sha256_hex(canonical_json(payload, ensure_ascii=True))

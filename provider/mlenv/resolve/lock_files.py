@@ -14,10 +14,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from mlenv.resolve.conda_channels import public_url
+from mlenv.diagnostics.redact import public_url
 from mlenv.resolve.lock import Lock
-
-FORMATS = ("explicit", "requirements", "pixi")
 
 
 def explicit(lock: Lock, conda_records: list) -> str:

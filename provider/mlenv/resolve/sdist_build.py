@@ -11,7 +11,6 @@ platform-specific is refused too; each time with the Docker builder or a conda p
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
+from mlenv.digests import sha256_hex
 from mlenv.cache import cache_root
 from mlenv.resolve.index import IndexSettings
 
@@ -55,7 +55,7 @@ def wheel_from_sdist(pin: str, sdist: Path, sdist_sha256: str, index: IndexSetti
 
 def wheel_from_git(pin: str, url: str, commit: str, subdirectory: str | None, index: IndexSettings) -> Path:
     """The wheel built from a git repository at one commit (`url` without the `git+` prefix)."""
-    key = hashlib.sha256(f"git\0{url}\0{commit}\0{subdirectory or ''}".encode()).hexdigest()
+    key = sha256_hex(f"git\0{url}\0{commit}\0{subdirectory or ''}".encode())
     cached = _cached(key)
     if cached:
         return cached

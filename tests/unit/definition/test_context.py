@@ -15,8 +15,13 @@ from docker.utils.build import tar as docker_sdk_tar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.definition.build_context import BuildContext, context_entries, hash_context
+from mlenv.definition.build_context import BuildContext, hash_context
 from tests.context_trees import DOCKERFILE, DOCKERIGNORE, TREE, realistic_context, write_tree
+
+
+def context_entries(path, dockerfile_path: str = "Dockerfile") -> list[tuple]:
+    """The sorted entries the context digest covers (see build_context's docstring for their shapes)."""
+    return list(hash_context(path, dockerfile_path).entries)
 
 
 @pytest.fixture

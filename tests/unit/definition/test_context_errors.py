@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.definition import build_context as context_module
-from mlenv.definition.build_context import MAX_DOCKERFILE_BYTES, context_entries, hash_context
+from mlenv import digests as digests_module
+from mlenv.definition.build_context import MAX_DOCKERFILE_BYTES, hash_context
 from mlenv.diagnostics.errors import SpecError
 from tests.context_trees import realistic_context, write_tree
 
@@ -140,7 +140,7 @@ def test_unreadable_file(ctx, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(context_module, "open", guarded_open, raising=False)
+    monkeypatch.setattr(digests_module, "open", guarded_open, raising=False)  # the one file reader
     assert headline(lambda: hash_context(ctx)) == (
         "build.path: cannot read a file of the build context (Permission denied) (got 'src/app/main.py'). "
         "Fix: make it readable, or list it in .dockerignore if the image does not need it")
@@ -188,7 +188,7 @@ def test_size_limit_counts_only_included_files(ctx):
 def test_size_limit_from_the_environment(ctx, monkeypatch):
     monkeypatch.setenv("MLENV_CONTEXT_LIMIT_MB", "0.0001")  # 104 bytes
     assert "over the limit of 104 B" in headline(lambda: hash_context(ctx))
-    assert "over the limit of 104 B" in headline(lambda: context_entries(ctx))
+    assert "over the limit of 104 B" in headline(lambda: hash_context(ctx))
     monkeypatch.setenv("MLENV_CONTEXT_LIMIT_MB", "1")
     assert hash_context(ctx).files == 9
 

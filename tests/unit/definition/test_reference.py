@@ -3,7 +3,7 @@
 import pytest
 
 from mlenv.diagnostics.errors import SpecError
-from mlenv.definition.reference import parse_reference, parse_repository
+from mlenv.definition.reference import is_loopback, parse_reference, parse_repository
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -86,3 +86,12 @@ def test_the_definition_keeps_a_short_name_as_written():
 
     spec = from_mapping({"image": "python:3.11", "pip": ["six==1.16.0"]})
     assert spec.image == "python:3.11" and canonical_definition(spec)["image"] == "python:3.11"
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1:5000", True), ("localhost:5000", True), ("localhost", True), ("[::1]:5000", True), ("::1", True),
+    ("127.0.0.2", True), ("ghcr.io", False), ("10.0.0.1:5000", False), ("localhost.example", False), ("[2001:db8::1]:443", False),
+])
+def test_plain_http_is_for_loopback_hosts_only(host, loopback):
+    """One rule for registries, index URLs and direct references."""
+    assert is_loopback(host) is loopback

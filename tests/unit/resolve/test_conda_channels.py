@@ -3,7 +3,8 @@ and the target's virtual packages: the machine's settings, never the host's libc
 
 from __future__ import annotations
 
-from mlenv.resolve.conda_channels import ChannelSettings, public_url, secrets_of
+from mlenv.diagnostics.redact import public_url
+from mlenv.resolve.conda_channels import ChannelSettings, secrets_of
 from mlenv.resolve.conda_target import CondaTarget
 
 

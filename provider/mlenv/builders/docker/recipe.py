@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlenv.digests import sha256_hex
 from mlenv.diagnostics.errors import MlenvError
 
 SECRET_ID = "mlenv-pip-conf"
@@ -148,13 +149,12 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
 def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
     """One context folder per layer group, named by its content, so a group's cache key changes
     only when its own wheels do."""
-    import hashlib
 
     from mlenv.builders.pip_layers import plan_layers
 
     names = []
     for group in plan_layers(wheels):
-        name = hashlib.sha256("".join(w.sha256 for w in group).encode()).hexdigest()[:16]
+        name = sha256_hex("".join(w.sha256 for w in group).encode())[:16]
         (folder / name).mkdir(parents=True)
         for wheel in group:
             shutil.copyfile(files[wheel.name], folder / name / wheel.filename)
