@@ -19,6 +19,8 @@ import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from mlenv.digests import sha256_file  # noqa: F401 - the one file hasher; cache users import it from here too
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 
@@ -45,14 +47,6 @@ def cache_root(override: str | Path | None = None) -> Path:
 def scratch_dir() -> Path:
     """Where the cache's temporary files live: one folder on the cache's file system, swept."""
     return cache_root() / "tmp"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- warnings: a damaged entry is reported in the build log of the build that repaired it -----------

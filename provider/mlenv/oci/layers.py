@@ -17,7 +17,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlenv.cache import cache_root, partial_dir, partial_file, scratch_dir, sha256_file, warn, write_atomically
+from mlenv.cache import cache_root, partial_dir, partial_file, scratch_dir, warn, write_atomically
+from mlenv.digests import file_digest
 
 _GZIP_LEVEL = 6
 
@@ -61,7 +62,7 @@ def _reuse(folder: Path, created_by: str) -> Layer | None:
         return _damaged(folder, f"{meta.name} is not the JSON it should be")
     if not tar.is_file():
         return _damaged(folder, f"{tar.name} is missing")
-    if tar.stat().st_size != layer.size or "sha256:" + sha256_file(tar) != layer.digest:
+    if tar.stat().st_size != layer.size or file_digest(tar) != layer.digest:
         return _damaged(folder, f"{tar.name} does not match the digest in {meta.name}")
     return layer
 

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from mlenv.cache import atomic_write, partial_file, sweep_orphans
 from mlenv.diagnostics.errors import CacheError, StoreError
+from mlenv.digests import digest_of
 from mlenv.oci.mediatypes import OCI_INDEX
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -105,7 +106,7 @@ class LayoutStore:
         self.bytes_pushed += len(data)
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         if not self.has_blob(digest):
             self.put_blob_bytes(digest, data)
         if reference.startswith("sha256:"):

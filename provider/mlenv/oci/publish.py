@@ -4,9 +4,9 @@ leaves no tag pointing at a partial image."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from mlenv.digests import digest_of
 from mlenv.oci.base_image import BaseImage, fetch_blob
 from mlenv.oci.layers import Layer
 from mlenv.oci.mediatypes import OCI_MANIFEST
@@ -22,7 +22,7 @@ class PublishReport:
 
 
 def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], config: bytes, manifest: bytes, tag: str) -> PublishReport:
-    report = PublishReport("sha256:" + hashlib.sha256(manifest).hexdigest(), 0, 0, 0, 0)
+    report = PublishReport(digest_of(manifest), 0, 0, 0, 0)
     start = target.bytes_pushed
     for layer in base.layers if base else ():
         _publish_base_layer(target, base, base_store, layer["digest"], report)
@@ -32,7 +32,7 @@ def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], 
         else:
             target.put_blob_file(layer.digest, layer.path)
             report.blobs_uploaded += 1
-    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    config_digest = digest_of(config)
     if not target.has_blob(config_digest):
         target.put_blob_bytes(config_digest, config)
     target.put_manifest(report.digest, manifest, OCI_MANIFEST)

@@ -13,9 +13,7 @@ exhausted the last failure becomes a RegistryError naming the host and what it a
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import io
-import ipaddress
 import os
 import re
 import time
@@ -28,8 +26,9 @@ import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from mlenv.cache import atomic_write
-from mlenv.definition.reference import api_host
+from mlenv.definition.reference import api_host, is_loopback
 from mlenv.diagnostics.errors import RegistryError
+from mlenv.digests import digest_of
 from mlenv.diagnostics.redact import redact
 from mlenv.oci.auth import Credentials, RegistryAuth, TokenServiceError, docker_config_credentials
 from mlenv.oci.mediatypes import MANIFEST_ACCEPT
@@ -130,16 +129,7 @@ def upload_chunk_size() -> int:
 
 def is_insecure_host(host: str) -> bool:
     """Like Docker: loopback registries speak plain HTTP, everything else HTTPS."""
-    if host.startswith("["):
-        name = host[1:].split("]", 1)[0]
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
 
 
 class RegistryStore:
@@ -170,7 +160,7 @@ class RegistryStore:
     @_retrying
     def get_blob(self, digest: str) -> bytes:
         data = self._send("GET", f"{self.base}/blobs/{digest}").content
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if digest_of(data) != digest:
             raise _digest_mismatch(digest)
         return data
 
