@@ -109,12 +109,12 @@ def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
     from mlenv.diagnostics.diagnose import diagnose
 
     buildlog.add_output(error.output)
-    buildlog(f"error: {error.headline}")
+    buildlog.add_output(f"error: {error.headline}")  # into the saved log for `mlenv diagnose`; not echoed: the caller prints the error once
     path = buildlog.save()
     found = diagnose(buildlog.text(), limit=50, secrets=buildlog.secrets)
     chosen = next((d for d in found if d.rule.id == error.rule), None if error.rule else found[0])
     evidence = chosen.evidence if chosen else [(n + 1, line) for n, line in enumerate(buildlog.lines)][-4:]
-    evidence = [line for line in evidence if not line[1].startswith("error: ")] or evidence[-1:]
+    evidence = [line for line in evidence if not line[1].startswith("error: ")]  # the error itself is printed already
     return error.with_details(rule=error.rule or chosen.rule.id, evidence=evidence, log_path=str(path))
 
 

@@ -7,10 +7,12 @@ Each means exactly what our YAML means with that file beside it (`image: X` + `c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mlenv.definition.conda_file import FIELDS as CONDA_FIELDS, parse_conda_mapping
 from mlenv.definition.model import EnvironmentSpec
+from mlenv.diagnostics.errors import SpecError
 
 CONDA_SOURCE = "a conda environment file"
 REQUIREMENTS_SOURCE = "a requirements file"
@@ -34,9 +36,23 @@ def conda_env_file(path: Path, data: dict) -> EnvironmentSpec:
     return replace(from_mapping({"conda_file": conda}, base_dir=path.parent, from_file=True), source=CONDA_SOURCE)
 
 
+_CONDA_LIST_LINE = re.compile(r"^[A-Za-z0-9_.-]+=[^=\s]+=[^=\s]+$")  # numpy=1.26.3=py311hdab7c0b_0
+
+
 def requirements_file(path: Path) -> EnvironmentSpec:
     from dataclasses import replace
 
     from mlenv.definition.load import from_mapping
 
+    _refuse_conda_package_list(path)
+
     return replace(from_mapping({"pip": path.name}, base_dir=path.parent, from_file=True), source=REQUIREMENTS_SOURCE)
+
+
+def _refuse_conda_package_list(path: Path) -> None:
+    """`conda list --export` output (name=version=build lines) is no requirements file: say what it is."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if lines and all(_CONDA_LIST_LINE.match(line) for line in lines):
+        raise SpecError("file", f"{path.name} is a conda package list (conda list --export, read by conda create --file), "
+                        "not an environment file: its builds are for one machine's platform",
+                        "write an environment file instead: conda env export --from-history > environment.yml", lines[0])

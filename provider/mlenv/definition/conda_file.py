@@ -47,6 +47,7 @@ class CondaSpec:
     warnings: tuple[SpecWarning, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()  # conda env vars (`variables:`), order kept
     wants_pip: bool = False               # `pip` is listed: a conda-built environment gets conda's pip
+    pip_spec: str | None = None           # `pip=20.2.4`: conda's pip pinned (canonical match spec); bare pip: None
 
 
 # --- a definition (mapping or file) -------------------------------------------------------------
@@ -63,10 +64,10 @@ def parse_conda_mapping(data: object, where: str = "conda") -> CondaSpec:
     if data.get("prefix") is not None:
         warnings.append(SpecWarning(f"{where}.prefix", "is machine-specific and ignored",
                                     "remove prefix: the image decides where the environment lives", data["prefix"]))
-    packages, python_specs, pip_lines = _dependencies(f"{where}.dependencies", data.get("dependencies"))
+    packages, python_specs, pip_lines, pip_spec = _dependencies(f"{where}.dependencies", data.get("dependencies"))
     return CondaSpec(channels=_channels(f"{where}.channels", data.get("channels")), packages=packages,
                      python_specs=python_specs, pip_lines=pip_lines, name=_name(f"{where}.name", data.get("name")),
-                     wants_pip=_lists_pip(data.get("dependencies")),
+                     wants_pip=_lists_pip(data.get("dependencies")), pip_spec=pip_spec,
                      warnings=tuple(warnings), variables=_variables(f"{where}.variables", data.get("variables")))
 
 
@@ -142,9 +143,10 @@ def _channels(where: str, value: object) -> tuple[str, ...]:
     return tuple(channels)
 
 
-def _dependencies(where: str, value: object) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Split dependencies into conda packages, python's version parts and the pip subsection."""
-    packages, python_specs, pip_lines, seen = [], [], None, {}
+def _dependencies(where: str, value: object) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]:
+    """Split dependencies into conda packages, python's version parts, the pip subsection and the
+    pinned pip (None when pip is bare or absent: the builder's pip is then as good as any)."""
+    packages, python_specs, pip_lines, seen, pip_spec = [], [], None, {}, None
     for index, item in enumerate(_list(where, value, "dependencies: [python=3.11, numpy, {pip: [requests]}]")):
         at = f"{where}[{index}]"
         if isinstance(item, Mapping):
@@ -159,14 +161,14 @@ def _dependencies(where: str, value: object) -> tuple[tuple[str, ...], tuple[str
         if name == "python":
             python_specs.append(_version_part(spec))
         elif name == "pip":
-            continue  # the builder provides pip itself
+            pip_spec = str(spec) if spec.version or spec.build else pip_spec  # bare: the builder provides pip itself
         elif name in seen:
             raise SpecError(at, f"{name} is listed twice (also at dependencies[{seen[name]}])",
                             "keep one entry per package and combine the constraints, e.g. numpy>=1.26,<2", item)
         else:
             seen[name] = index
             packages.append(str(spec))
-    return tuple(packages), tuple(python_specs), tuple(pip_lines or ())
+    return tuple(packages), tuple(python_specs), tuple(pip_lines or ()), pip_spec
 
 
 def _lists_pip(dependencies: object) -> bool:

@@ -226,6 +226,9 @@ class _Parser:
                 return self.direct(direct_requirement(parsed.url, parsed.name, tuple(parsed.extras), parsed.marker, where=where, text=text), text, hashes, where, constraint)
             return self.located(parsed.url, bool(parsed.extras), parsed.marker is not None, parsed.name, text=text, hashes=hashes, where=where, here=here, constraint=constraint)
         location = unnamed_location(text)
+        if location is None and "{{" in text:
+            raise fail(where, "an Azure ML asset template ({{latest-pypi-version}}) is filled in only when the whole asset folder is read",
+                       "pass the asset folder (the one holding spec.yaml and context/), or write the version itself, e.g. name==1.2.3", text)
         if location is None and "${" in text:
             raise fail(where, "environment variables are not expanded in requirement lines (only in index URLs): the definition must mean the same on every machine",
                        "write the version itself, e.g. torch==2.3.1", text)

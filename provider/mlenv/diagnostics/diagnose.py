@@ -14,7 +14,8 @@ import yaml
 from mlenv.diagnostics.redact import redact
 
 FALLBACK = "generic.error"
-_DEFAULTS = {"package": "a package", "command": "a command", "url": "", "status": "401/403", "have": "the base image's Python"}
+_DEFAULTS = {"package": "a package", "command": "a command", "url": "", "status": "401/403", "have": "the base image's Python",
+             "host": "(host not named in the log)"}
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from deepdiff import DeepDiff
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.identity.canonical import canonical_definition
 from mlenv.identity.hashing import definition_hash
@@ -47,7 +48,7 @@ def compare(old: EnvironmentSpec, new: EnvironmentSpec) -> Report:
     before, after = canonical_definition(old), canonical_definition(new)
     touched = DeepDiff(before, after, ignore_order=False).affected_root_keys
     changes = [c for key in sorted(touched, key=_section_order) for c in _describe(key, before.get(key), after.get(key), old, new)]
-    changes += _metadata(old, new)
+    changes += _unbuilt_pip_pin(old, new) + _metadata(old, new)
     return Report(definition_hash(old), definition_hash(new), tuple(changes))
 
 
@@ -87,10 +88,11 @@ def _pip_name(line: str) -> tuple[str, str]:
     return requirement.name + (f"; {requirement.marker}" if requirement.marker else ""), line[len(requirement.name):]
 
 
-def _conda(key, before, after, *_specs) -> list[Change]:
+def _conda(key, before, after, old, new) -> list[Change]:
     before, after = before or {"channels": [], "packages": []}, after or {"channels": [], "packages": []}
     changes = []
-    old_channels, new_channels = before["channels"], after["channels"]
+    # the files' own channels: a section that leaves the hash (no conda packages left) still lists them
+    old_channels, new_channels = _channels_of(old, before), _channels_of(new, after)
     if old_channels != new_channels:
         if sorted(old_channels) == sorted(new_channels):
             changes.append(Change("conda", "changed", f"channel order changed: {', '.join(old_channels)} → {', '.join(new_channels)} (priority)"))
@@ -98,6 +100,22 @@ def _conda(key, before, after, *_specs) -> list[Change]:
             changes += [Change("conda", "added", f"+ channel {c}") for c in new_channels if c not in old_channels]
             changes += [Change("conda", "removed", f"- channel {c}") for c in old_channels if c not in new_channels]
     return changes + _named_changes("conda", _by_name(before["packages"], _conda_name), _by_name(after["packages"], _conda_name))
+
+
+def _channels_of(spec: EnvironmentSpec, section: dict) -> list[str]:
+    return list(spec.conda.channels) if spec.conda else section["channels"]
+
+
+def _unbuilt_pip_pin(old: EnvironmentSpec, new: EnvironmentSpec) -> list[Change]:
+    """A changed `pip=` pin in a conda file. The pin is not applied (a conda environment gets the
+    channel's current pip; without conda packages the base image's pip is used), so it is not in the
+    hash and does not rebuild (hashing it would move published hashes of files that pin pip): shown,
+    so a reviewer is not told "no changes" about a line that changed."""
+    pins = [spec.conda.pip_spec if spec.conda else None for spec in (old, new)]
+    if pins[0] == pins[1]:
+        return []
+    text = " → ".join(_version_text(_conda_name(p)[1]) if p else "(any)" for p in pins)
+    return [Change("conda", "changed", f"pip {text} (no rebuild: the pin is not applied, the image's pip comes from the channel or base image)")]
 
 
 def _conda_name(spec: str) -> tuple[str, str]:
@@ -180,7 +198,40 @@ def _context_files(old, new) -> list[Change]:
     after = {e[0]: e[1:] for e in new.build.entries}
     changes = [Change("build", "added", f"+ {p}") for p in sorted(after.keys() - before.keys())]
     changes += [Change("build", "removed", f"- {p}") for p in sorted(before.keys() - after.keys())]
-    return changes + [Change("build", "changed", f"~ {p}") for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    for path in sorted(before.keys() & after.keys()):
+        if before[path] != after[path]:
+            pins = _requirement_pins(path, old.build.path, new.build.path)
+            changes += pins if pins else [Change("build", "changed", f"~ {path}")]
+    return changes
+
+
+def _requirement_pins(path: str, old_root: str, new_root: str) -> list[Change]:
+    """A changed requirements file in the context, package by package (`~ requirements.txt: numpy 1.26.4 → 2.0.1`);
+    [] for other files, or when nothing a reviewer would call a package changed (comments, options)."""
+    if not (path.endswith(".txt") and "requirements" in path.rsplit("/", 1)[-1].lower()):
+        return []
+    sides = [_by_name(_requirement_lines(Path(root) / path), _pip_name) for root in (old_root, new_root)]
+    return [replace(c, text=f"~ {path}: {c.text}") for c in _named_changes("build", *sides)]
+
+
+def _requirement_lines(file: Path) -> list[str]:
+    """The requirement lines of a requirements file as pip reads them, without options, comments or
+    lines that are not requirements (those show as the file changing, not as packages)."""
+    try:
+        text = file.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return []
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            Requirement(line)
+        except InvalidRequirement:
+            continue
+        lines.append(line)
+    return lines
 
 
 def _short(digest) -> str:
