@@ -40,7 +40,8 @@ def locked_versions(spec, index: IndexSettings) -> dict[str, str]:
 
 def _key(spec, index: IndexSettings) -> str:
     """What the answer depends on: the hashed definition (packages, Python, channels) and the index."""
-    from mlenv.identity.canonical import canonical_definition, canonical_json
+    from mlenv.digests import canonical_json
+    from mlenv.identity.canonical import canonical_definition
 
     return hashlib.sha256(canonical_json([canonical_definition(spec), repr(index)])).hexdigest()
 
