@@ -34,9 +34,9 @@ DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_p
 BUILD_FIELDS = ("path", "dockerfile_path", "template_files")
 REGISTRY_FIELDS = ("address", "username", "password")
 SPARK_FIELDS = ("repositories", "packages", "precache_packages")
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)$", re.IGNORECASE)
-_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)\Z", re.IGNORECASE)
+_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+\Z")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
