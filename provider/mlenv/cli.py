@@ -3,7 +3,7 @@
   mlenv build FILE [--image IMAGE] [--registry REPO] [--index-url URL] [--json]
   mlenv lock FILE [--image IMAGE] [--format explicit|requirements|pixi] [-o OUT]
   mlenv hash FILE [--image IMAGE]
-  mlenv validate FILE... [--image IMAGE]
+  mlenv validate FILE... [--image IMAGE] [--allow-path DIR]
   mlenv diff OLD NEW [--image IMAGE] [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
   mlenv import-rootfs ROOTFS.tar REF
   mlenv diagnose LOGFILE|- [--catalogue]
@@ -20,19 +20,22 @@ import argparse
 import json
 import sys
 
+from mlenv.definition.confine import ALLOWED_ENV, allowing
 from mlenv.diagnostics.errors import InternalError, MlenvError
 from mlenv.diagnostics.last_resort import last_resort
 from mlenv.settings import DEFAULT_REGISTRY, base_image, default_registry, index_settings, registry_credentials
 
 DEFINITION_HELP = ("definition: environment YAML (ours, Azure ML v2), Azure ML v1 JSON or saved folder, conda environment file, "
                    "requirements.txt, MLflow model folder or python_env.yaml, Azure ML asset folder")
+ALLOW_HELP = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
+              "separated by the path separator); nothing else outside the definition's folder is read")
 IMAGE_HELP = "base image for a definition that names none (a conda file, a requirements.txt, an MLflow model); default: $MLENV_BASE_IMAGE"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        with last_resort():  # anything unexpected: one line and a saved traceback, never a traceback here
+        with last_resort(), allowing(getattr(args, "allow_path", None)):  # anything unexpected: one line and a saved traceback
             return args.run(args)
     except InternalError as error:
         print(error, file=sys.stderr)
@@ -54,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build and push an environment unless its image already exists")
     build.add_argument("file", help=DEFINITION_HELP)
     build.add_argument("--image", help=IMAGE_HELP)
+    build.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     build.add_argument("--registry", default=default_registry(), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
     build.add_argument("--json", action="store_true", help="print the outputs as JSON")
@@ -62,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     lock = commands.add_parser("lock", help="resolve an environment without building it, and write its lock for other tools")
     lock.add_argument("file", help=DEFINITION_HELP)
     lock.add_argument("--image", help=IMAGE_HELP)
+    lock.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     lock.add_argument("--format", choices=("explicit", "requirements", "pixi"), default="explicit",
                       help="explicit: conda's @EXPLICIT list (wheels as comments); requirements: the wheels with hashes; pixi: a pixi.lock")
     lock.add_argument("-o", "--output", help="write to this file (default: standard output)")
@@ -72,11 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     hash_ = commands.add_parser("hash", help="print the definition hash of a definition (exit 1, with the errors, when validate rejects it)")
     hash_.add_argument("file", help=DEFINITION_HELP)
     hash_.add_argument("--image", help=IMAGE_HELP)
+    hash_.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     hash_.set_defaults(run=_hash)
 
     validate = commands.add_parser("validate", help="check definition files: errors (exit 1) and warnings, as in pulumi preview")
     validate.add_argument("files", nargs="+", metavar="FILE", help=DEFINITION_HELP)
     validate.add_argument("--image", help=IMAGE_HELP)
+    validate.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     validate.add_argument("--offline", action="store_true", help="do not ask the index what unpinned packages would lock to")
     validate.add_argument("--index-url", help="package index for that question (default: as for build)")
     validate.set_defaults(run=_validate)
@@ -85,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", help="definition file, or REV:PATH for a file at a git revision (e.g. main:envs/train.yml)")
     diff.add_argument("new", help="definition file, or REV:PATH")
     diff.add_argument("--image", help=IMAGE_HELP)
+    diff.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the change rebuilds the image")
     diff.set_defaults(run=_diff)

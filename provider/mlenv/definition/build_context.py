@@ -67,7 +67,10 @@ class BuildContext:
 
 def hash_context(path: str | Path, dockerfile_path: str = "Dockerfile", size_limit: int | None = None) -> BuildContext:
     """Check the context and its Dockerfile, and digest what Docker would send, reading each file once."""
+    from mlenv.definition import confine
+
     root = _context_root(path)
+    confine.check(root, _CONTEXT, str(path))
     dockerfile = _dockerfile_path(root, dockerfile_path)
     data = _read_dockerfile(root, dockerfile)
     entries, size = _scan(root, dockerfile, {dockerfile: data}, _size_limit() if size_limit is None else size_limit)

@@ -25,6 +25,9 @@ from pathlib import Path
 import yaml
 from typing import TYPE_CHECKING
 
+from mlenv.definition import confine
+from mlenv.definition.bounds import safe_load
+
 if TYPE_CHECKING:
     from rattler import MatchSpec
 
@@ -93,7 +96,7 @@ def _read_text(path: object, where: str) -> tuple[str, str]:
         raise SpecError(where, "must be the path of a conda environment file", fix, path) from None
     file = path.name or str(path)
     try:
-        return path.read_text(encoding="utf-8-sig"), file
+        return confine.read_text(path, f"{where} ({file})", str(path)), file
     except (OSError, UnicodeDecodeError, ValueError) as err:
         reason = getattr(err, "strerror", None) or "not UTF-8 text"
         raise SpecError(f"{where} ({file})", f"cannot be read: {reason}", fix, str(path)) from None
@@ -102,7 +105,7 @@ def _read_text(path: object, where: str) -> tuple[str, str]:
 def _load_yaml(text: str, where: str, file: str) -> object:
     """yaml.safe_load, with every failure (PyYAML also raises ValueError, RecursionError…) as a SpecError."""
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except Exception as err:  # noqa: BLE001 - any failure to load means the file is not usable YAML
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -14,7 +14,7 @@ from typing import Any
 from mlenv.diagnostics.errors import SpecError
 
 NAMESPACE = "mlenv:"
-_REFERENCE = re.compile(r"^mlenv:(?P<name>[a-z0-9][a-z0-9._-]*)(?:@(?P<label>[a-z]+)|:(?P<version>[0-9][0-9A-Za-z.+-]*))$")
+_REFERENCE = re.compile(r"^mlenv:(?P<name>[a-z0-9][a-z0-9._-]*)(?:@(?P<label>[a-z]+)|:(?P<version>[0-9][0-9A-Za-z.+-]*))\Z")
 LABELS = ("latest",)
 CATALOGUE: dict[str, dict[str, dict]] = {}  # name → version → definition mapping
 SYNTAX = "mlenv:<name>@latest or mlenv:<name>:<version>, e.g. mlenv:sklearn-1.5@latest"

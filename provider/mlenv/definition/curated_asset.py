@@ -26,6 +26,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from mlenv.definition import confine
+from mlenv.definition.bounds import safe_load
 from mlenv.definition.build_context import BuildContext
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
@@ -120,7 +122,7 @@ def _filled_conda_file(path: Path):
 
     text, found = render_text(read_text(path, "conda_file"), path.name)
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError:
         raise SpecError(f"conda_file ({path.name})", "is not valid YAML", "fix the YAML syntax") from None
     return parse_conda_mapping(data, where=f"conda_file ({path.name})"), found.notes
@@ -136,8 +138,8 @@ def _found_templates(context: Path, dockerfile: object) -> list[str]:
 
 def _text_or_empty(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return confine.read_text(path, "build.path", path.name)
+    except (OSError, UnicodeDecodeError, SpecError):
         return ""
 
 
@@ -149,7 +151,7 @@ def _yaml_mapping(path: Path, where: str, missing_ok: bool = False) -> dict:
     if missing_ok and not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(read_text(path, where))
+        data = safe_load(read_text(path, where))
     except yaml.YAMLError:
         raise SpecError(where, f"{path} is not valid YAML", "fix the YAML syntax") from None
     if not isinstance(data, dict):
@@ -193,7 +195,7 @@ def render_templates(context: BuildContext, names: tuple[str, ...]) -> BuildCont
         if posixpath.isabs(normal) or normal.startswith("..") or not (root / normal).is_file():
             raise SpecError(f"build.template_files[{index}]", "is not a file of the build context", "name files relative to build.path, e.g. Dockerfile", name)
         try:
-            text = (root / normal).read_text(encoding="utf-8-sig")
+            text = confine.read_text(root / normal, f"build.template_files[{index}]", name)
         except (OSError, UnicodeDecodeError):
             raise SpecError(f"build.template_files[{index}]", "cannot be read as UTF-8 text", "name only text files (the Dockerfile, a conda or requirements file)", name) from None
         filled, found = render_text(text, f"{root.name}/{normal}")

@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mlenv.definition import confine
+from mlenv.definition.bounds import check_tree
 from mlenv.definition.azureml_v1 import settings_outside_the_image, with_saved_files
 from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
 from mlenv.definition.build_context import BuildContext, hash_context
@@ -34,9 +36,9 @@ DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_p
 BUILD_FIELDS = ("path", "dockerfile_path", "template_files")
 REGISTRY_FIELDS = ("address", "username", "password")
 SPARK_FIELDS = ("repositories", "packages", "precache_packages")
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)$", re.IGNORECASE)
-_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)\Z", re.IGNORECASE)
+_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+\Z")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -69,7 +71,15 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
     """Validate a mapping (parsed YAML, keyword arguments or provider inputs) into an `EnvironmentSpec`."""
     if not isinstance(data, dict):
         raise SpecError("definition", "must be a mapping of fields", f"write fields such as {', '.join(TOP_FIELDS[6:12])}", data)
+    check_tree(data)
     base_dir = Path(base_dir or ".")
+    if not from_file:  # keyword arguments and provider inputs: the program's own code, trusted as it is
+        return _from_mapping(data, base_dir, from_file)
+    with confine.definition_root(base_dir):  # a file: only what lies under its folder
+        return _from_mapping(data, base_dir, from_file)
+
+
+def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpec:
     data, outside = settings_outside_the_image(_sectioned(data))
     _reject_unknown("", data, TOP_FIELDS)
     python, docker, spark = (_section(data, key, fields) for key, fields in (("python", PYTHON_FIELDS), ("docker", DOCKER_FIELDS), ("spark", SPARK_FIELDS)))
@@ -188,7 +198,7 @@ def _dockerfile(data: dict, docker: dict, base_dir: Path) -> str | None:
     if "\n" not in value.strip() and not value.lstrip().upper().startswith(("FROM", "ARG")):
         path = base_dir / value.strip()
         try:
-            return path.read_text(encoding="utf-8")
+            return confine.read_text(path, "dockerfile", value)
         except (OSError, UnicodeDecodeError):
             raise SpecError("dockerfile", "is neither Dockerfile text nor a readable file", "give the Dockerfile text, or a path relative to the definition file", value) from None
     return value

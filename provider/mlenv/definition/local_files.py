@@ -33,3 +33,15 @@ def read_links_folder(path: str) -> LinksFolder:
         names = sorted(entry.name for entry in listing if entry.name.endswith(PACKAGE_SUFFIXES) and entry.is_file())
     return LinksFolder(path, tuple((name, sha256_file(os.path.join(path, name))) for name in names))
 
+
+
+def confined_links_folder(path: str, where: str, written: str) -> LinksFolder:
+    """`read_links_folder` of a folder inside the definition's roots, each package file in it too
+    (a wheel symlinked from elsewhere would otherwise be pushed into a layer)."""
+    from mlenv.definition import confine
+
+    confine.check(path, where, written)
+    folder = read_links_folder(path)
+    for name, _ in folder.files:
+        confine.check(os.path.join(path, name), where, f"{written}/{name}")
+    return folder

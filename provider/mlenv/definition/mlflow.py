@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from mlenv.definition.bounds import safe_load
+
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.diagnostics.errors import SpecError
 
@@ -132,7 +134,7 @@ def _env_files(env: object, where: str) -> dict[str, str]:
 
 def _mapping(text: str, where: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except Exception:  # noqa: BLE001 - any failure to load means the file is not usable YAML
         raise SpecError(where, "is not valid YAML", "fix the YAML syntax, or save the model with MLflow again") from None
     if not isinstance(data, dict):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from mlenv.diagnostics.errors import SpecError
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 DOCKER_HUB = "docker.io"  # the name Docker gives Docker Hub in references
 DOCKER_HUB_API = "registry-1.docker.io"  # the host its registry API answers on
 _HUB_NAMES = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)
-_REPO_PATH = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|__)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_REPO_PATH = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|__)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
 
 
 @dataclass(frozen=True)

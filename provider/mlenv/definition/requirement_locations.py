@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from mlenv.definition.local_files import LinksFolder, read_links_folder
+from mlenv.definition.local_files import LinksFolder, confined_links_folder
 from mlenv.definition.reference import is_loopback
 from mlenv.diagnostics.errors import SpecError
 from mlenv.definition.requirement_syntax import CREDENTIALS_FIX, PLACEHOLDERS, SCHEME, fail, is_file_url
@@ -61,7 +61,7 @@ def find_links(value: str, where: str, here: Path) -> str:
 
 def links_folder(path: str, where: str, written: str) -> LinksFolder:
     try:
-        return read_links_folder(path)
+        return confined_links_folder(path, where, written)
     except OSError as err:
         raise fail(where, f"cannot read the --find-links folder {path}: {err.strerror or err}",
                    "make the folder and its wheels readable, or give the https:// URL of a links page", written) from None

@@ -19,7 +19,7 @@ from typing import Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from mlenv.definition import requirement_locations as locations
+from mlenv.definition import confine, requirement_locations as locations
 from mlenv.definition.direct_reference import direct_requirement, is_vcs, mutable_ref_warning
 from mlenv.definition.local_files import LinksFolder
 from mlenv.digests import file_digests
@@ -28,6 +28,9 @@ from mlenv.definition.requirement_syntax import (
     ARCHIVES, INCLUDE_FIX, PEP508_FIX, SCHEME, WHEEL_FIX,
     fail, inline_item, is_file_url, logical_lines, parse_hash, parse_options, pinned, split_line, unnamed_location,
 )
+
+
+MAX_INCLUDE_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class _Parser:
             raise fail(where, f"include cycle: {chain}", "remove the -r/-c line that leads back to a file including it", written)
         if (real, constraint) in self.done:
             return
+        if len(self.reading) >= MAX_INCLUDE_DEPTH:
+            raise fail(where, f"-r/-c includes nest deeper than {MAX_INCLUDE_DEPTH} files", "include the files from one top-level requirements file", written)
         text = _read_text(path, where, written)
         self.done.add((real, constraint))
         self.reading.append(real)
@@ -290,7 +295,7 @@ def _read_text(path: Path, where: str, written: str) -> str:
     if not os.path.isfile(path):
         raise fail(where, f"{path} is not a requirements file (not a regular file)", INCLUDE_FIX, written)
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return confine.read_text(path, where, written)
     except UnicodeDecodeError:
         raise fail(where, f"requirements file {path} is not UTF-8 text", "save it as UTF-8", written) from None
     except (OSError, ValueError) as err:
@@ -301,6 +306,7 @@ def _wheel(path: str, hashes: list[str], where: str, text: str) -> tuple[Private
     """The wheel, and its digests for sha256 and each --hash algorithm, from one read of the file."""
     if not os.path.isfile(path):
         raise fail(where, f"wheel file {path} does not exist", INCLUDE_FIX, text)
+    confine.check(path, where, text)
     filename = os.path.basename(path)
     try:
         name, version, _, _ = parse_wheel_filename(filename)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from mlenv.definition import bare_files, curated_asset, mlflow
+from mlenv.definition import bare_files, confine, curated_asset, mlflow
+from mlenv.definition.bounds import safe_load
 from mlenv.definition.azureml_v1 import FILE_NAME as V1_FILE
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.diagnostics.errors import SpecError
@@ -26,11 +27,18 @@ _YAML_LINE = re.compile(r"^(?:[A-Za-z_$\"'][^\s:#]*\s*:(?:\s|$)|- |---|[{\[])") 
 
 
 def load_source(path: Path) -> EnvironmentSpec:
+    """The definition at `path`, reading only files under its folder (`confine`); the file named is
+    always allowed itself."""
+    with confine.definition_root(path if path.is_dir() else path.parent, path):
+        return _load(path)
+
+
+def _load(path: Path) -> EnvironmentSpec:
     if path.is_dir():
         return _folder(path)
     text = read_text(path, "file")
     try:
-        data, error = yaml.safe_load(text), None
+        data, error = safe_load(text), None
     except Exception as problem:  # noqa: BLE001 - PyYAML raises more than YAMLError (ValueError, RecursionError…)
         data, error = None, problem
     if isinstance(data, dict):
@@ -48,7 +56,7 @@ def load_source(path: Path) -> EnvironmentSpec:
 
 def read_text(path: Path, where: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return confine.read_text(path, where, str(path))
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or "not UTF-8 text"
         raise SpecError(where, f"cannot read {path}: {reason}", "pass the path of an existing definition file", str(path)) from None

@@ -30,8 +30,8 @@ class MlenvError(Exception):
 
     @property
     def headline(self) -> str:
-        shown = f" (got {self.value!r})" if self.value is not None else ""
-        return f"{self.where}: {self.problem}{shown}. Fix: {self.fix}"
+        shown = f" (got {shown_value(self.value)})" if self.value is not None else ""
+        return f"{clip(self.where)}: {clip(self.problem, 2000)}{shown}. Fix: {self.fix}"
 
     def render(self) -> str:
         lines = [self.headline]
@@ -49,6 +49,25 @@ class MlenvError(Exception):
         fields = dict(value=self.value, rule=self.rule, evidence=self.evidence, output=self.output, log_path=self.log_path)
         fields.update(details)
         return type(self)(self.where, self.problem, self.fix, **fields)
+
+
+SHOWN_CHARS = 200
+
+
+def clip(text: object, limit: int = SHOWN_CHARS) -> str:
+    """Text as shown in a message: at most `limit` characters, lone surrogates escaped."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shown_value(value: object) -> str:
+    """A value as a message quotes it: its repr, at most SHOWN_CHARS characters (an alias bomb or a
+    huge file must not become a huge message; an int too long for str() is described)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # int over Python's digit limit, a self-containing list
+        text = f"<{type(value).__name__} too large to show>"
+    return clip(text)
 
 
 class SpecError(MlenvError):

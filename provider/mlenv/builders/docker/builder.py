@@ -27,7 +27,8 @@ class DockerBuilder:
                 resources.callback(recipe.base_store.close)
             build_tag = f"{docker.BUILD_REPOSITORY}:{request.definition_hash[:32]}"
             docker.run_build(recipe.context, recipe.dockerfile, build_tag, labels={img.DEFINITION_HASH: request.definition_hash},
-                             secrets=recipe.secrets, log=log, registry_config=recipe.docker_config)
+                             secrets=recipe.secrets, log=log, registry_config=recipe.docker_config,
+                             build_args=recipe.build_args)
             conda = bool(spec.conda and spec.conda.packages)
             if spec.verify and not conda:
                 docker.verify(client, build_tag, spec.verify, log)

@@ -70,7 +70,7 @@ def engine():
 # --- build ---------------------------------------------------------------------------------------
 
 def run_build(context: Path, dockerfile: Path, tag: str, *, labels: dict[str, str], secrets: dict[str, Path],
-              log: Callable[[str], None], registry_config: Path | None = None) -> None:
+              log: Callable[[str], None], registry_config: Path | None = None, build_args: dict[str, str] | None = None) -> None:
     """`docker build` with BuildKit, host networking (builds reach the index on 127.0.0.1), the
     labels, and secrets as BuildKit secrets. Each output line goes to the build log as it comes."""
     command = [*docker_cli(), "--progress=plain", "--network=host", "-f", str(dockerfile), "-t", tag]
@@ -78,6 +78,8 @@ def run_build(context: Path, dockerfile: Path, tag: str, *, labels: dict[str, st
         command += ["--label", f"{key}={value}"]
     for secret_id, path in sorted(secrets.items()):
         command += ["--secret", f"id={secret_id},src={path}"]
+    for key, value in sorted((build_args or {}).items()):
+        command += ["--build-arg", f"{key}={value}"]
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     if registry_config:
         env["DOCKER_CONFIG"] = str(registry_config)

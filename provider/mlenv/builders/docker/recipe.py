@@ -63,6 +63,7 @@ class Recipe:
     base_store: object | None
     wheels: list
     python: object | None = None  # PythonFacts of the base when mlenv installs into it (or checks its pin)
+    build_args: dict[str, str] | None = None  # values render_env cannot write in a Dockerfile line
 
 
 def prepare(request, work: Path) -> Recipe:
@@ -109,15 +110,39 @@ def prepare(request, work: Path) -> Recipe:
             store.close()
             raise
     if not spec.build:
-        dockerfile.write_text(text)
+        dockerfile.write_text(text, encoding="utf-8")
     log("Dockerfile:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
     docker_config = registry_config(base.ref.host, login.username, login.password, work) if base and login and not base.ref.is_layout else None
     return Recipe(context=context, dockerfile=dockerfile, secrets=_index_secret(index, work), docker_config=docker_config,
-                  base=base, base_store=store, wheels=wheels, python=python)
+                  base=base, base_store=store, wheels=wheels, python=python,
+                  build_args=None if spec.build else env_build_args(spec.variables))
 
 
 def render_env(variables: dict[str, str]) -> str:
-    return "".join(f"ENV {key}={json.dumps(value)}\n" for key, value in sorted(variables.items()))
+    """ENV lines that give each value exactly: in double quotes with `\\`, `"` and `$` escaped (so Docker
+    neither expands nor unescapes anything) and non-ASCII as UTF-8. A line break cannot be written
+    in a Dockerfile line, so such a value comes in as a build arg (`env_build_args`), which Docker
+    substitutes once and never re-reads."""
+    return "".join(_env_line(key, value) for key, value in sorted(variables.items()))
+
+
+def env_build_args(variables: dict[str, str]) -> dict[str, str]:
+    """The build args `render_env` refers to: the values holding a line break."""
+    return {_ARG_PREFIX + key: value for key, value in variables.items() if _needs_arg(value)}
+
+
+_ARG_PREFIX = "MLENV_VALUE_"
+
+
+def _needs_arg(value: str) -> bool:
+    return "\n" in value or "\r" in value
+
+
+def _env_line(key: str, value: str) -> str:
+    if _needs_arg(value):
+        return f'ARG {_ARG_PREFIX}{key}\nENV {key}="${{{_ARG_PREFIX}{key}}}"\n'
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'ENV {key}="{escaped}"\n'
 
 
 def _generated(request, base, store, context: Path) -> tuple[str, list, object | None]:
