@@ -83,7 +83,9 @@ def test_rev_path_reads_only_the_blobs_it_needs(tmp_path):
     (tmp_path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # a blob gone (partial clone, pruned object)
     assert subprocess.run(["git", "archive", "HEAD"], cwd=tmp_path, capture_output=True).returncode != 0  # what exporting the tree met
     write(tmp_path / "requirements.txt", "six==1.17.0\n")
-    done = run("diff", "HEAD:envs/train.yml", "envs/train.yml", cwd=tmp_path)
+    refused = run("diff", "HEAD:envs/train.yml", "envs/train.yml", cwd=tmp_path)  # ../requirements.txt is outside envs/
+    assert refused.returncode == 2 and "points outside the definition's folder" in refused.stderr
+    done = run("diff", "HEAD:envs/train.yml", "envs/train.yml", "--allow-path", ".", cwd=tmp_path)  # the checkout, at both revisions
     assert done.returncode == 0, done.stderr
     assert "  pip: six 1.16.0 → 1.17.0" in done.stdout.splitlines()
     gone = run("diff", "HEAD:envs/nothing.yml", "envs/train.yml", cwd=tmp_path)

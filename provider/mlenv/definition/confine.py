@@ -78,6 +78,11 @@ def read_text(path: str | os.PathLike, where: str, written: object) -> str:
     return read_bytes(path, where, written).decode("utf-8-sig")
 
 
+def allowed_folders() -> list[str]:
+    """Every folder the user allows (--allow-path and MLENV_ALLOWED_PATHS), resolved."""
+    return [_real(p) for p in (*_allowed.get(), *_env_allowed())]
+
+
 def _env_allowed() -> list[str]:
     return [p for p in os.environ.get(ALLOWED_ENV, "").split(os.pathsep) if p.strip()]
 

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from mlenv.diagnostics.errors import SpecError
 from mlenv.definition.model import EnvironmentSpec
+from mlenv.definition.confine import allowed_folders, allowing
 from mlenv.definition.load import load_file
 
 REVISION_FIX = "name an existing revision (a branch, tag or commit) inside a git checkout"
@@ -45,7 +46,15 @@ def _load_at(revision: str, path: str, work: Path, image: str | None) -> Environ
         raise SpecError("revision", f"{path} does not exist at {revision}", f"check the path (relative to the current directory) with git show {revision}:{path}", f"{revision}:{path}")
     folder = wanted.parent if str(wanted) in entries else wanted
     _materialize(work, {p: e for p, e in entries.items() if _needed(PurePosixPath(p), wanted, folder)}, top)
-    return load_file(work / wanted, image=image)
+    with allowing(_in_export(top, work)):  # an allowed folder of the checkout is the same folder of the revision
+        return load_file(work / wanted, image=image)
+
+
+def _in_export(top: str, work: Path) -> list[Path]:
+    """The allowed folders that lie in the checkout, as the same folders of the exported revision."""
+    real_top = os.path.realpath(top)
+    inside = [folder for folder in allowed_folders() if os.path.commonpath([folder, real_top]) == real_top]
+    return [work / os.path.relpath(folder, real_top) for folder in inside]
 
 
 def _tree(commit: str, top: str) -> dict[str, tuple[str, str]]:
