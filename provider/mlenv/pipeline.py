@@ -58,7 +58,7 @@ def build(
     hash_hex = definition_hash(spec)
     tag = tag_for(hash_hex)
     index = (index or index_settings()).for_definition(spec.pip)
-    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets()])
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
     request = BuildRequest(spec=spec, target=target_ref, definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
     target = open_store(target_ref, credentials)
     try:
@@ -94,7 +94,7 @@ def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credential
                         "lock a definition of base image + conda and/or pip packages")
     hash_hex = definition_hash(spec)
     index = (index or index_settings()).for_definition(spec.pip)
-    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets()])
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
     request = BuildRequest(spec=spec, target=parse_repository(repository), definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
     try:
         with ExitStack() as resources:
@@ -102,6 +102,14 @@ def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credential
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     return resolved.lock, resolved.conda_records
+
+
+def _channel_secrets(spec: EnvironmentSpec) -> list[str]:
+    if not (spec.conda and spec.conda.channels):
+        return []  # no conda import for pip-only definitions
+    from mlenv.resolve.conda_channels import channel_secrets
+
+    return channel_secrets(spec.conda)
 
 
 def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:

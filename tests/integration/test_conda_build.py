@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -138,6 +139,8 @@ def test_unreachable_channel_and_wrong_token_are_one_message_each(registry, debi
             build(definition, f"{registry.host}/envs/conda-channel", index=index_settings)
         assert caught.value.rule == "conda.channel", str(caught.value)
         assert "wrong-token-123" not in str(caught.value) and token not in str(caught.value)
+        saved = Path(caught.value.log_path).read_text()
+        assert "wrong-token-123" not in saved and token not in saved  # nor in the saved build log
         assert tag_for(definition_hash(definition)) not in tags_of(registry, "envs/conda-channel")
     monkeypatch.setenv("CHANNEL_TOKEN", token)
     good = from_mapping(conda_env(debian_without_python_image, f"{conda_channel_token.url}/t/${{CHANNEL_TOKEN}}", ["python=3.11", "tinylib"], pip=()))

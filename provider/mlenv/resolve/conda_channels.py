@@ -77,6 +77,11 @@ def secrets_of(url: str) -> list[str]:
     return found + ([password] if password else [])
 
 
+def channel_secrets(conda) -> list[str]:
+    """The tokens and passwords a definition's channels expand to, for the build log to hide."""
+    return [secret for channel in (conda.channels if conda else ()) for secret in secrets_of(expand(channel))]
+
+
 def _read_condarc() -> dict:
     """The first readable .condarc among the places conda looks (CONDARC, ~/.condarc, ~/.config/conda)."""
     candidates = [os.environ.get("CONDARC"), Path.home() / ".condarc", Path.home() / ".config" / "conda" / "condarc"]

@@ -60,3 +60,14 @@ def test_the_defaults_channel_is_warned_about_and_maps_to_a_configurable_url(mon
     monkeypatch.setenv("MLENV_CONDA_DEFAULTS_URL", "http://127.0.0.1:9/main http://127.0.0.1:9/r")
     monkeypatch.setenv("CONDARC", "/nonexistent")
     assert ChannelSettings.from_environment().resolve(("defaults",)) == ("http://127.0.0.1:9/main", "http://127.0.0.1:9/r")
+
+
+def test_channel_secrets_are_the_expanded_tokens_and_passwords(monkeypatch):
+    from mlenv.definition.conda_file import parse_conda_mapping
+    from mlenv.resolve.conda_channels import channel_secrets
+
+    monkeypatch.setenv("TOKEN_A", "tok-secret-1")
+    monkeypatch.setenv("PASS_B", "pw-secret-2")
+    conda = parse_conda_mapping({"channels": ["https://h.test/t/${TOKEN_A}/ch", "https://u:${PASS_B}@h.test/ch", "conda-forge"],
+                                 "dependencies": ["python=3.11", "numpy=1.26"]})
+    assert sorted(channel_secrets(conda)) == ["pw-secret-2", "tok-secret-1"]
