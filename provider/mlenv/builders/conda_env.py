@@ -29,16 +29,6 @@ RATTLER_MARKERS = {"CACHEDIR.TAG"}  # rattler's own marker files, not part of th
 CONDA_LAYER_BUDGET = 32  # of the image's layers; the pip section on top gets the rest
 
 
-def plan_groups(records: tuple[CondaRecord, ...], budget: int = CONDA_LAYER_BUDGET) -> list[list[CondaRecord]]:
-    """One layer per package while they fit; past the budget the largest keep their own layer and
-    the long tail shares one."""
-    by_size = sorted(records, key=lambda r: (-r.size, r.name))
-    if len(by_size) <= budget:
-        return [[r] for r in sorted(records, key=lambda r: r.name)]
-    alone, tail = by_size[: budget - 1], sorted(by_size[budget - 1:], key=lambda r: r.name)
-    return [[r] for r in sorted(alone, key=lambda r: r.name)] + [tail]
-
-
 def layer_key(group: list[CondaRecord], lock: CondaLock, prefix: str, builder: str) -> str:
     """A layer's cache key: its packages' bytes and URLs (conda-meta records them), the prefix they
     are relocated to, and for noarch python packages the Python they are installed for."""
@@ -131,30 +121,45 @@ def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str,
                      cached_layer: Callable, builder: str) -> list:
     """Every layer of the conda environment: the skeleton first, then the package groups. A layer
     already in the cache is reused; the environment is installed only if some layer is missing."""
-    groups = plan_groups(lock.records)
-    keys = [layer_key(group, lock, prefix, builder) for group in groups]
-    stage, installed = None, None
+    from mlenv.builders.pip_layers import plan_layers
 
-    def installed_stage():
-        nonlocal stage, installed
-        if stage is None:
-            stage = staging_dir()
-            install(rattler_records, archives, stage, prefix)
-            installed = package_files(stage)
-        return stage, installed
-
+    groups = plan_layers(list(lock.records), CONDA_LAYER_BUDGET)
+    stage = _LazyStage(rattler_records, archives, prefix)
     try:
         every = [r.sha256 for r in lock.records]
-        layers = [cached_layer(cache_key([builder, "conda-skeleton", prefix, every]),
-                               f"mlenv: conda environment {prefix}",
-                               lambda root: populate_skeleton(root, *installed_stage()[:1], prefix, installed_stage()[1]))]
-        for group, key in zip(groups, keys):
+        layers = [cached_layer(cache_key([builder, "conda-skeleton", prefix, every]), f"mlenv: conda environment {prefix}",
+                               lambda root: populate_skeleton(root, stage.path(), prefix, stage.installed()))]
+        for group in groups:
             label = "mlenv: conda install " + " ".join(f"{r.name}={r.version}={r.build}" for r in group)
-            layers.append(cached_layer(key, label, lambda root, group=group: populate_group(root, installed_stage()[0], prefix, group, installed_stage()[1])))
+            layers.append(cached_layer(layer_key(group, lock, prefix, builder), label,
+                                       lambda root, group=group: populate_group(root, stage.path(), prefix, group, stage.installed())))
         return layers
     finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+        stage.remove()
+
+
+class _LazyStage:
+    """The environment installed into a staging folder on first use: a rebuild whose layers are all
+    cached installs nothing."""
+
+    def __init__(self, rattler_records: list, archives: dict[str, Path], prefix: str):
+        self.records, self.archives, self.prefix = rattler_records, archives, prefix
+        self._path, self._installed = None, None
+
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = staging_dir()
+            install(self.records, self.archives, self._path, self.prefix)
+            self._installed = package_files(self._path)
+        return self._path
+
+    def installed(self) -> dict:
+        self.path()
+        return self._installed
+
+    def remove(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
 
 
 def solve_environment(request, base, base_store) -> tuple[CondaLock, list, PythonFacts | None]:

@@ -33,7 +33,8 @@ LAYER_BUDGET = 48  # our layers at most; Docker's overlay driver caps a whole im
 
 def plan_layers(wheels: list[LockedWheel], budget: int = LAYER_BUDGET) -> list[list[LockedWheel]]:
     """One layer per package while they fit the budget; past it, the largest keep their own layer
-    and the long tail shares one, so a big package's change still pushes only its own bytes."""
+    and the long tail shares one, so a big package's change still pushes only its own bytes. Any
+    package with `name` and `size` (a wheel, a conda record) is planned the same way."""
     by_size = sorted(wheels, key=lambda w: (-w.size, w.name))
     if len(by_size) <= budget:
         return [[w] for w in sorted(wheels, key=lambda w: w.name)]
