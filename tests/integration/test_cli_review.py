@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-MLENV = [sys.executable, "-m", "mlenv.cli"]
+from tests.cli_runs import MLENV, run, write  # noqa: F401
 BASE = "registry.example/base/python:3.11-bookworm"
 PINNED_BASE = BASE.split(":")[0] + "@sha256:" + "c" * 64
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*MLENV, *args], capture_output=True, text=True, cwd=cwd)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_validate_exit_codes_errors_and_warnings(tmp_path):

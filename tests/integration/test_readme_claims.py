@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 from tests import paths
 
-MLENV = [sys.executable, "-m", "mlenv.cli"]
+from tests.cli_runs import MLENV, run, write  # noqa: F401
 DIGEST = "sha256:" + "c" * 64
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*MLENV, *args], capture_output=True, text=True, cwd=cwd)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_validate_accepts_conda_packages_and_only_a_bare_name_is_unpinned(tmp_path):
