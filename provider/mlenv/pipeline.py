@@ -54,12 +54,9 @@ def build(
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
-    target_ref = parse_repository(repository)
-    hash_hex = definition_hash(spec)
+    request = _request(spec, repository, credentials, index, log)
+    target_ref, hash_hex, buildlog = request.target, request.definition_hash, request.log
     tag = tag_for(hash_hex)
-    index = (index or index_settings()).for_definition(spec.pip)
-    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
-    request = BuildRequest(spec=spec, target=target_ref, definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
     target = open_store(target_ref, credentials)
     try:
         hit = lookup(target, target_ref.repository, tag, hash_hex)
@@ -92,16 +89,22 @@ def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credential
     if builder_of(spec) == "docker":
         raise SpecError("lock", "a Dockerfile, build context or Docker steps install what their own steps say: there is nothing for mlenv to lock",
                         "lock a definition of base image + conda and/or pip packages")
-    hash_hex = definition_hash(spec)
-    index = (index or index_settings()).for_definition(spec.pip)
-    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
-    request = BuildRequest(spec=spec, target=parse_repository(repository), definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
+    request = _request(spec, repository, credentials, index, log)
     try:
         with ExitStack() as resources:
             resolved = resolve_environment(request, resources)
     except BuildError as error:
-        raise diagnosed(error, buildlog) from None
+        raise diagnosed(error, request.log) from None
     return resolved.lock, resolved.conda_records
+
+
+def _request(spec: EnvironmentSpec, repository: str, credentials, index, log) -> BuildRequest:
+    """The build request both `build` and `resolve_lock` start from: the definition's hash, the index
+    with the definition's own options applied, and a build log that hides every secret in play."""
+    hash_hex = definition_hash(spec)
+    index = (index or index_settings()).for_definition(spec.pip)
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
+    return BuildRequest(spec=spec, target=parse_repository(repository), definition_hash=hash_hex, credentials=credentials, index=index, log=buildlog)
 
 
 def _channel_secrets(spec: EnvironmentSpec) -> list[str]:
