@@ -13,6 +13,7 @@ from mlenv.cache import cache_root, verified_file, warn, write_atomically
 from mlenv.digests import digest_of
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
+from mlenv.definition.model import TARGET_PLATFORM
 from mlenv.definition.reference import ImageRef
 from mlenv.definition.rules import BASE_LOGIN_FIX
 from mlenv.resolve.target import PythonFacts
@@ -31,7 +32,8 @@ class BaseImage:
 
 
 def resolve_base(ref: ImageRef, store) -> BaseImage:
-    """Fetch the base manifest (choosing linux/amd64 from an index) and its config."""
+    """Fetch the base manifest (choosing linux/amd64 from an index) and its config, which must say
+    linux/amd64 too."""
     try:
         return _resolve_base(ref, store)
     except BuildError as error:
@@ -54,6 +56,7 @@ def _resolve_base(ref: ImageRef, store) -> BaseImage:
         manifest = json.loads(data)
     digest = digest_of(data)
     config = json.loads(store.get_blob(manifest["config"]["digest"]))
+    check_platform(ref, config)
     return BaseImage(ref, digest, config, tuple(manifest["layers"]))
 
 
@@ -63,6 +66,22 @@ def _pick_platform(index: dict, ref: ImageRef) -> str:
         if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
             return entry["digest"]
     raise BuildError("image", f"base image {ref} has no linux/amd64 variant", "use a base image built for linux/amd64", rule="image.wrong-architecture")
+
+
+def check_platform(ref: ImageRef, config: dict) -> None:
+    """The base config's own os and architecture (all a single-platform image says of its platform)
+    must be linux/amd64: the platform of every definition, in its hash. Wheels for x86_64 and conda's
+    linux-64 packages do not run on another, and even a user-managed base, where nothing is installed,
+    would be published under a definition that says linux/amd64. The variant is not compared: amd64
+    variants (v2, v3) name CPU levels, and x86_64 wheels run on all of them. A config without os or
+    architecture is taken as linux/amd64, as `build_config` fills it in."""
+    os_name, architecture = str(config.get("os") or "linux"), str(config.get("architecture") or "amd64")
+    if os_name.lower() == "linux" and architecture.lower() in ("amd64", "x86_64"):
+        return
+    platform = "/".join([os_name, architecture, *([str(config["variant"])] if config.get("variant") else [])])
+    raise BuildError("image", f"base image {ref} is built for {platform}, not {TARGET_PLATFORM} (its config says os {os_name}, architecture {architecture})",
+                     f"use a base image built for {TARGET_PLATFORM}, or pin the digest of a multi-platform index that holds a "
+                     f"{TARGET_PLATFORM} image ({ref.repository}@sha256:...)", rule="image.wrong-architecture")
 
 
 def python_facts(base: BaseImage, store) -> PythonFacts:
