@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from mlenv.cache import cache_root, verified_file, warn, write_atomically
 from mlenv.digests import digest_of
 from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import INDEX_TYPES
+from mlenv.oci.tar_streams import READ_ERRORS, open_tar
 from mlenv.definition.model import TARGET_PLATFORM
 from mlenv.definition.reference import ImageRef
 from mlenv.definition.rules import BASE_LOGIN_FIX
@@ -154,21 +154,31 @@ def _scan_layers(base: BaseImage, store) -> tuple[dict[str, str], str]:
     dpkg_status = ""
     for layer in base.layers:
         path = fetch_blob(store, layer["digest"])
-        with _open_layer(path) as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                directory, _, leaf = name.rpartition("/")
-                if leaf.startswith(".wh."):
-                    pythons.pop(f"{directory}/{leaf[4:]}", None)
-                elif _PYTHON.match(name) and (member.isfile() or member.issym() or member.islnk()):
-                    pythons[name] = _PYTHON.match(name).group(2)
-                elif name == "var/lib/dpkg/status" and member.isfile():
-                    dpkg_status = tar.extractfile(member).read().decode("utf-8", "replace")
+        try:
+            dpkg_status = _scan_layer(path, pythons) or dpkg_status
+        except READ_ERRORS as error:
+            raise BuildError("image", f"base image {base.ref} has a layer that is no tar mlenv can read "
+                             f"({layer['digest'][:19]}, {layer.get('mediaType', 'no media type')}): {error}",
+                             "use a base image whose layers are tar, gzip or zstd (what docker, podman and buildah push)",
+                             rule="image.unreadable-layer") from None
     return pythons, dpkg_status
 
 
-def _open_layer(path: Path) -> tarfile.TarFile:
-    return tarfile.open(path, mode="r|*")
+def _scan_layer(path: Path, pythons: dict[str, str]) -> str:
+    """One layer over the ones below: its interpreters into `pythons` (whiteouts remove them), and
+    the dpkg status file it holds ("" if none)."""
+    dpkg_status = ""
+    with open_tar(path) as tar:  # gzip as most registries hold, zstd as podman can push
+        for member in tar:
+            name = member.name.removeprefix("./")
+            directory, _, leaf = name.rpartition("/")
+            if leaf.startswith(".wh."):
+                pythons.pop(f"{directory}/{leaf[4:]}", None)
+            elif _PYTHON.match(name) and (member.isfile() or member.issym() or member.islnk()):
+                pythons[name] = _PYTHON.match(name).group(2)
+            elif name == "var/lib/dpkg/status" and member.isfile():
+                dpkg_status = tar.extractfile(member).read().decode("utf-8", "replace")
+    return dpkg_status
 
 
 def fetch_blob(store, digest: str) -> Path:
