@@ -128,6 +128,19 @@ def test_build_an_mlflow_model_folder_and_import_its_packages(tmp_path, registry
 
 
 @pytest.mark.integration
+def test_a_folder_holding_only_python_env_yaml_validates_hashes_and_builds_as_the_file(tmp_path, base_image, index):
+    """MLflow's environment without a model (an MLflow project keeps it so): python_env.yaml and the
+    requirements.txt it includes, no MLmodel."""
+    folder = shutil.copytree(DEFINITIONS / "mlflow" / "sklearn-model", tmp_path / "project", ignore=shutil.ignore_patterns("MLmodel", "conda.yaml"))
+    validated = run("validate", "--offline", "--image", PINNED, str(folder))
+    assert validated.returncode == 0 and validated.stdout.splitlines()[-1] == f"{folder}: ok (0 warnings)", validated.stdout
+    by_folder = run("hash", "--image", PINNED, str(folder))
+    assert by_folder.returncode == 0 and by_folder.stdout == run("hash", "--image", PINNED, str(folder / "python_env.yaml")).stdout
+    result = built(str(folder), "--image", base_image, "--registry", f"oci:{tmp_path / 'out'}", "--index-url", index.url)
+    assert "six==1.16.0" in result["packages"] and "tqdm==4.66.5" in result["packages"]
+
+
+@pytest.mark.integration
 def test_the_v1_sdk_saved_folder_builds_as_saved(tmp_path, base_image, index):
     """azureml_environment.json with every standard field and its conda_dependencies.yml beside it; the
     only difference from the fixture is the base image, one this machine can pull."""

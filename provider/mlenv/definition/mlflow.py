@@ -1,6 +1,6 @@
 """MLflow's environment files as definitions: a model folder (`MLmodel` with `conda.yaml`,
 `python_env.yaml` and `requirements.txt` beside it, as `mlflow.<flavor>.save_model` writes them) and
-a `python_env.yaml` alone.
+a `python_env.yaml` alone, or in a folder without MLmodel (as an MLflow project keeps it).
 
 The folder's environment is the one MLflow itself would recreate: the python_function flavor's `env`
 names the files (`virtualenv` first, as MLflow 2's default environment manager does, then `conda`),
@@ -25,7 +25,8 @@ from mlenv.diagnostics.errors import SpecError
 
 MODEL_FILE = "MLmodel"
 PYTHON_ENV_FIELDS = ("python", "build_dependencies", "dependencies")
-DEFAULT_FILES = {"virtualenv": "python_env.yaml", "conda": "conda.yaml"}
+PYTHON_ENV_FILE = "python_env.yaml"
+DEFAULT_FILES = {"virtualenv": PYTHON_ENV_FILE, "conda": "conda.yaml"}
 REQUIREMENTS = "requirements.txt"
 MODEL_SOURCE = "an MLflow model"
 PYTHON_ENV_SOURCE = "an MLflow python_env.yaml"

@@ -6,8 +6,8 @@
 - `flavors:`: an MLflow model's MLmodel, read with the files beside it (`mlflow`)
 - templated `{{asset.name}}` / `{{image.context.path}}` / `{{latest-…}}` fields: an Azure ML asset's spec.yaml
 - lines that are no YAML mapping: a requirements.txt (`bare_files`)
-- a folder: an MLflow model (MLmodel), an Azure ML asset (asset.yaml or spec.yaml), or a folder the
-  v1 SDK saved (azureml_environment.json)
+- a folder: an MLflow model (MLmodel), an Azure ML asset (asset.yaml or spec.yaml), a folder the v1
+  SDK saved (azureml_environment.json), or MLflow's python_env.yaml without a model (read by content)
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def _folder(path: Path) -> EnvironmentSpec:
         return curated_asset.load_asset(path)
     if (path / V1_FILE).is_file():  # a folder Environment.save_to_directory wrote (load_from_directory reads it so)
         return load_source(path / V1_FILE)
+    if (path / mlflow.PYTHON_ENV_FILE).is_file():  # MLflow's environment without a model (an MLproject's python_env)
+        return _load(path / mlflow.PYTHON_ENV_FILE)
     raise SpecError("file", f"{path} is a folder without a definition mlenv knows",
-                    f"pass a definition file, or a folder holding an MLflow model ({mlflow.MODEL_FILE}), an Azure ML asset "
-                    f"(asset.yaml, spec.yaml) or an environment the v1 SDK saved ({V1_FILE})")
+                    f"pass a definition file, or a folder holding an MLflow model ({mlflow.MODEL_FILE}) or environment "
+                    f"({mlflow.PYTHON_ENV_FILE}), an Azure ML asset (asset.yaml, spec.yaml) or an environment the v1 SDK saved ({V1_FILE})")

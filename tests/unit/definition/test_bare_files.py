@@ -99,6 +99,7 @@ def test_a_folder_without_a_definition_says_what_it_may_hold(tmp_path):
     with pytest.raises(SpecError, match="a folder without a definition mlenv knows") as caught:
         load_file(tmp_path)
     assert "MLmodel" in caught.value.fix and "asset.yaml" in caught.value.fix and "azureml_environment.json" in caught.value.fix
+    assert "python_env.yaml" in caught.value.fix
 
 
 def test_our_yaml_with_name_and_variables_only_is_still_ours(tmp_path):

@@ -37,6 +37,13 @@ def test_python_env_yaml_alone_is_accepted():
     assert spec.source == "an MLflow python_env.yaml" and spec.python.version == "3.11.9" and pins(spec) == PINS
 
 
+def test_a_folder_with_python_env_yaml_and_no_mlmodel_is_that_file(tmp_path):
+    folder = shutil.copytree(MLFLOW / "sklearn-model", tmp_path / "project", ignore=shutil.ignore_patterns("MLmodel"))
+    spec = load_file(folder, image=BASE)
+    assert spec.source == "an MLflow python_env.yaml" and spec.python.version == "3.11.9" and pins(spec) == PINS
+    assert definition_hash(spec) == definition_hash(load_file(folder / "python_env.yaml", image=BASE))
+
+
 def test_python_version_is_read_as_written_not_as_a_yaml_number(tmp_path):
     """MLflow writes `python: 3.10` unquoted; YAML would read the number 3.1."""
     (tmp_path / "python_env.yaml").write_text("python: 3.10\nbuild_dependencies:\n- pip\ndependencies:\n- six==1.16.0\n")
