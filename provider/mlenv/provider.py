@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
@@ -26,8 +27,9 @@ from mlenv.diagnostics.last_resort import last_resort
 from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.pipeline import build, exists
 from mlenv.definition.reference import parse_repository
+from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.definition.load import TOP_FIELDS, from_mapping
-from mlenv.definition.model import CREDENTIAL_PROPERTIES, DEFINITION_PROPERTIES, METADATA_PROPERTIES, OUTPUT_PROPERTIES
+from mlenv.definition.model import CREDENTIAL_PROPERTIES, DEFINITION_PROPERTIES, METADATA_PROPERTIES, OUTPUT_PROPERTIES, SOURCE_PROPERTY
 from mlenv.settings import registry_credentials
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
@@ -61,7 +63,8 @@ def _explained():
 
 def _spec_from(props: dict):
     """Any field of the definition schema is accepted as an input (conda_file, environment_variables…);
-    check then replaces them by the normalized form."""
+    check then replaces them by the normalized form. A definition the SDK read from a file the v1 SDK
+    saved says so (`definition_source`), for the rules that treat such a file differently."""
     accepted = (*(k for k in TOP_FIELDS if k != "name"), "env_name")
     data = {k: props[k] for k in accepted if props.get(k) is not None}
     if "env_name" in data:
@@ -71,7 +74,8 @@ def _spec_from(props: dict):
         docker = dict(data.get("docker") or {})
         docker["base_image_registry"] = {**(docker.get("base_image_registry") or {}), "password": password}
         data["docker"] = docker
-    return from_mapping(data)
+    spec = from_mapping(data)
+    return replace(spec, source=SAVED_SOURCE) if props.get(SOURCE_PROPERTY) == SAVED_SOURCE else spec
 
 
 # The definitions check loaded, by their checked inputs: the engine hands exactly those to create or
@@ -94,7 +98,7 @@ def _spec_for_build(props: dict):
 def _inputs_key(props: dict) -> str:
     """A digest of what `_spec_from` reads (and the hash check gave it), numbers as the wire leaves
     them (an int comes back as a float), relative paths with the directory they are relative to."""
-    fields = sorted({*TOP_FIELDS, "env_name", "base_image_registry_password", "definition_hash"})
+    fields = sorted({*TOP_FIELDS, "env_name", "base_image_registry_password", "definition_hash", SOURCE_PROPERTY})
     data = {k: _plain(props[k]) for k in fields if props.get(k) is not None}
     return sha256_hex(json.dumps([os.getcwd(), data], sort_keys=True, default=repr).encode())
 
@@ -112,7 +116,7 @@ def _plain(value: Any) -> Any:
 def _checked_inputs(news: dict, spec) -> dict:
     mapping = to_mapping(spec)
     mapping.pop("name", None)
-    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", *CREDENTIAL_PROPERTIES)}
+    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", SOURCE_PROPERTY, *CREDENTIAL_PROPERTIES)}
     hash_hex = definition_hash(spec)
     return {**kept, **mapping, **({"env_name": spec.name} if spec.name else {}), "definition_hash": hash_hex, "tag": tag_for(hash_hex)}
 

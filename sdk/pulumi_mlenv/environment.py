@@ -19,7 +19,8 @@ from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import SpecError
 from mlenv.provider import EnvironmentProvider
 from mlenv.definition.load import from_mapping, load_file
-from mlenv.definition.model import OUTPUT_PROPERTIES, SECRET_PROPERTIES
+from mlenv.definition.azureml_v1 import SAVED_SOURCE
+from mlenv.definition.model import OUTPUT_PROPERTIES, SECRET_PROPERTIES, SOURCE_PROPERTY
 
 from .sections import DockerSection, PythonSection, SparkSection, section_mapping
 
@@ -150,7 +151,16 @@ def _program_step(step):
 def _definition(file: Optional[str], explicit: dict) -> tuple[dict, list]:
     """The file's fields (paths made relative to the program), overridden by explicit arguments,
     normalized when every value is known; with Outputs inside, passed as they are for the provider
-    to parse once they resolve. Also the parsed specs, for their warnings."""
+    to parse once they resolve. Also the parsed specs, for their warnings. A file the v1 SDK saved
+    is said to be one (`definition_source`) while its name is the file's: the provider sees only the
+    fields, and the rules keep a saved file's reserved name as metadata."""
+    fields, specs = _fields(file, explicit)
+    if specs and specs[0].source == SAVED_SOURCE and "name" not in explicit:
+        fields = {**fields, SOURCE_PROPERTY: SAVED_SOURCE}
+    return fields, specs
+
+
+def _fields(file: Optional[str], explicit: dict) -> tuple[dict, list]:
     from mlenv.settings import base_image
 
     given = explicit.get("image")  # the base of a file that names none (a requirements.txt, an MLflow model…)

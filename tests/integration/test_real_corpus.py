@@ -35,7 +35,7 @@ class Case:
 CASES = [
     Case("azureml-asset/conda-templates/"),
     Case("azureml-asset/requirements-regex-tag/"),
-    Case("azureml-v1/asset-id-odd-conda-name/", refused="name: the prefix 'AzureML' is reserved"),
+    Case("azureml-v1/asset-id-odd-conda-name/"),  # saved from a curated environment: its AzureML- name is a warning
     Case("azureml-v1/autosave-json-only/"),
     Case("azureml-v1/docker-disabled-shm/"),
     Case("azureml-v2/batch-latest-tag/environment.yml"),
@@ -67,6 +67,7 @@ CASES = [
     Case("mlflow/automl-conda-string-env/", refused="numpy is listed twice"),
     Case("mlflow/env-dict-conda-and-virtualenv/", builds="idna"),
     Case("mlflow/python-env-alone/python_env.yaml", builds="tqdm"),
+    Case("mlflow/python-env-alone/"),  # the folder holding it, without MLmodel
     Case("requirements/long-pin-list-with-pip/requirements.txt"),
     Case("requirements/mlflow-pins-no-newline/requirements.txt", builds="requests"),
     Case("requirements/per-line-index-url/requirements.txt", refused="option --index-url cannot follow a requirement"),

@@ -73,3 +73,23 @@ def test_a_curated_reference_fails_preview_saying_it_is_not_shipped(stack, tmp_p
     preview = stack.preview("curated", EnvironmentProvider(), sdk_inputs(env))
     assert code == 1 and [reason for _, reason in preview.failures] == errors
     assert errors[0].startswith("curated: curated environments are not shipped yet")
+
+
+def test_a_v1_file_saved_from_a_curated_environment_passes_both_keeping_its_name(stack, tmp_path):
+    """The provider sees only the fields: the SDK says the file was one the v1 SDK saved, so its
+    reserved AzureML- name is a warning in preview as in validate, and stays the environment's name."""
+    import json
+
+    from tests.paths import DEFINITIONS
+
+    data = json.loads((DEFINITIONS / "azureml-v1" / "azureml_environment.json").read_text())
+    (tmp_path / "azureml_environment.json").write_text(json.dumps({**data, "name": "AzureML-sklearn-1.5", "docker": {**data["docker"], "baseImage": PINNED}}))
+    (tmp_path / "conda_dependencies.yml").write_text((DEFINITIONS / "azureml-v1" / "conda_dependencies.yml").read_text())
+    assert validate(tmp_path) == (0, [])
+    preview = stack.preview("saved", EnvironmentProvider(), sdk_inputs(tmp_path))
+    assert preview.op == "create" and not preview.failures
+    assert preview.checked_inputs["env_name"] == "AzureML-sklearn-1.5"
+    assert preview.checked_inputs["definition_source"] == "an environment the Azure ML v1 SDK saved"  # create and update see it too
+    renamed = {**sdk_inputs(tmp_path), "definition_source": None}  # the same fields written by hand: the rule's error
+    refused = stack.preview("written", EnvironmentProvider(), renamed)
+    assert [reason.split(" (got")[0] for _, reason in refused.failures] == ["name: the prefix 'AzureML' is reserved (curated environments)"]

@@ -9,6 +9,11 @@ none enters the hash: at the SDK's defaults they pass silently, otherwise each i
 saying it is ignored. Two do describe the image and cannot be honoured, so they are errors: an R
 section (nothing here builds R) and a build context stored remotely (`location`: git or a storage
 account, which is not fetched).
+
+A saved file keeps the name of the environment it was saved from: one saved from a curated
+environment is named `AzureML-…`, a prefix Azure ML reserves for its curated environments. The name
+is metadata here (mlenv registers nothing in Azure ML), so for a saved file the reserved prefix is a
+warning (`SAVED_SOURCE`, see definition/rules.py), where a definition written by hand gets the error.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from mlenv.diagnostics.errors import SpecError, SpecWarning
 FILE_NAME = "azureml_environment.json"
 CONDA_FILE_NAME = "conda_dependencies.yml"
 DOCKERFILE_NAME = "BaseDockerfile"
+SAVED_SOURCE = "an environment the Azure ML v1 SDK saved"
 DEFAULT_INTERPRETER = "python"  # the SDK's default: the python on PATH, as if unset
 _RUN_SETTINGS = {  # docker.<key>: (the values the SDK writes by default, where the setting belongs)
     "shared_volumes": ((True, None), "the job's volume mounts"),
@@ -29,11 +35,16 @@ _RUN_SETTINGS = {  # docker.<key>: (the values the SDK writes by default, where 
 _IGNORED = "is ignored: it does not change the image"
 
 
+def is_saved(path: Path, data: object) -> bool:
+    """A file `save_to_directory` wrote: by its name, as `load_from_directory` finds it."""
+    return path.name == FILE_NAME and isinstance(data, dict)
+
+
 def with_saved_files(path: Path, data: dict) -> dict:
     """An `azureml_environment.json` as `save_to_directory` left it: its conda file and Dockerfile
     sit beside it (as `Environment.load_from_directory` reads them); conda only when the SDK would use
     it, i.e. when the dependencies are not user-managed."""
-    if path.name != FILE_NAME or not isinstance(data, dict):
+    if not is_saved(path, data):
         return data
     data = dict(data)
     python = data.get("python") if isinstance(data.get("python"), dict) else {}

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlenv.definition import confine
 from mlenv.definition.bounds import check_tree
-from mlenv.definition.azureml_v1 import settings_outside_the_image, with_saved_files
+from mlenv.definition.azureml_v1 import SAVED_SOURCE, is_saved, settings_outside_the_image, with_saved_files
 from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
 from mlenv.definition.build_context import BuildContext, hash_context
 from mlenv.diagnostics.errors import SpecError, unknown_field
@@ -54,7 +54,8 @@ def load_file(path: str | Path, *, image: str | None = None) -> EnvironmentSpec:
 
 def from_file_mapping(path: Path, data: dict) -> EnvironmentSpec:
     """A file in the mapping schema (ours, Azure ML v2, v1 JSON with the files saved beside it)."""
-    return from_mapping(with_saved_files(path, data), base_dir=path.parent, from_file=True)
+    spec = from_mapping(with_saved_files(path, data), base_dir=path.parent, from_file=True)
+    return replace(spec, source=SAVED_SOURCE) if is_saved(path, data) else spec
 
 
 def with_base_image(spec: EnvironmentSpec, image: str | None) -> EnvironmentSpec:

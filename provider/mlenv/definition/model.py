@@ -20,6 +20,9 @@ METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inferen
 # The definition's `name` is the property `env_name` (`name` is the Pulumi resource's own).
 METADATA_PROPERTIES = ("env_name", *METADATA_FIELDS[1:])
 DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
+# What kind of file the SDK read the definition from, when the rules treat it differently (a file the v1
+# SDK saved: its reserved name is metadata); the provider cannot tell from the fields alone.
+SOURCE_PROPERTY = "definition_source"
 SECRET_PROPERTIES = ("registry_password", "base_image_registry_password")
 CREDENTIAL_PROPERTIES = ("registry_username", *SECRET_PROPERTIES)
 OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
@@ -72,7 +75,7 @@ class EnvironmentSpec:
     os_type: str = "linux"
     inference_config: dict | None = None
     from_file: bool = False
-    source: str = ""  # what kind of file it was read from, when not the mapping schema ("a requirements file"), for messages
+    source: str = ""  # what kind of file it was read from, when not the mapping schema ("a requirements file") or a saved v1 file, for messages and rules
     notes: tuple[SpecWarning, ...] = ()  # warnings met while parsing (e.g. an ignored conda prefix)
 
     @property

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.definition.conda_file import exact_python, python_match_spec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
 from mlenv.definition.model import EnvironmentSpec
 
-RESERVED_PREFIXES = ("azureml", "microsoft", "mlenv:")
+AZUREML_PREFIXES = ("azureml", "microsoft")  # Azure ML's curated environments
+RESERVED_PREFIXES = (*AZUREML_PREFIXES, "mlenv:")
 MAX_NAME = 255
 MAX_DOCKERFILE_BYTES = 100 * 1024
 
@@ -49,10 +51,21 @@ def findings(spec: EnvironmentSpec, locked_versions: dict[str, str] | None = Non
 
 
 def _name(spec):
+    """Azure ML refuses to register an environment named AzureML… or Microsoft… (its curated ones'
+    prefixes), and `mlenv:` names our curated references: an error in a definition being written. A
+    file the v1 SDK saved keeps the name of what it was saved from, a curated environment's too: there
+    the name is only metadata (nothing is registered), so an Azure ML prefix is a warning."""
     lowered = spec.name.lower()
     for prefix in RESERVED_PREFIXES:
-        if lowered.startswith(prefix):
-            yield SpecError("name", f"the prefix '{spec.name[:len(prefix)]}' is reserved (curated environments)", "choose a name that does not start with AzureML, Microsoft or mlenv:", spec.name)
+        if not lowered.startswith(prefix):
+            continue
+        written = spec.name[:len(prefix)]
+        if spec.source == SAVED_SOURCE and prefix in AZUREML_PREFIXES:
+            yield SpecWarning("name", f"the prefix '{written}' is reserved for curated environments in Azure ML; this file was saved from one, "
+                              "and the name is kept here as metadata (it does not change the image)",
+                              "give the environment a name of its own before registering it in Azure ML", spec.name)
+        else:
+            yield SpecError("name", f"the prefix '{written}' is reserved (curated environments)", "choose a name that does not start with AzureML, Microsoft or mlenv:", spec.name)
     if len(spec.name) > MAX_NAME:
         yield SpecError("name", f"is {len(spec.name)} characters long, over the limit of {MAX_NAME}", f"shorten it to at most {MAX_NAME} characters")
 

@@ -96,6 +96,41 @@ def test_azureml_v1_saved_directory_reads_the_dockerfile_beside_it_and_skips_con
     assert spec.conda is None and not spec.pip.requirements  # user-managed: the SDK ignores the conda file too
 
 
+def saved_as(folder, name: str, file_name: str = "azureml_environment.json"):
+    import json
+
+    data = json.loads((AZUREML_V1 / "azureml_environment.json").read_text())
+    (folder / file_name).write_text(json.dumps({**data, "name": name}, indent=4))
+    (folder / "conda_dependencies.yml").write_text((AZUREML_V1 / "conda_dependencies.yml").read_text())
+    return folder / file_name
+
+
+@pytest.mark.parametrize("name", ["AzureML-sklearn-1.5", "Microsoft-base"])
+def test_a_v1_file_saved_from_a_curated_environment_keeps_its_reserved_name_with_a_warning(tmp_path, name):
+    """save_to_directory keeps the curated environment's name: metadata here, so a warning, not the error."""
+    from mlenv.definition.rules import findings
+
+    spec = load_file(saved_as(tmp_path, name).parent)
+    found = findings(spec)
+    assert found.errors == [] and spec.name == name
+    prefix = name.split("-")[0]
+    assert [w.headline for w in found.warnings if w.where == "name"] == [
+        f"name: the prefix '{prefix}' is reserved for curated environments in Azure ML; this file was saved from one, and the name is kept "
+        f"here as metadata (it does not change the image) (got '{name}'). Fix: give the environment a name of its own before registering it in Azure ML"]
+    assert definition_hash(spec) == definition_hash(load_file(saved_as(tmp_path, "legacy-train")))  # a name is never hashed
+
+
+def test_a_reserved_name_written_by_hand_stays_an_error_even_in_v1_json(tmp_path):
+    """Only a file the SDK saved (azureml_environment.json) keeps its name; v1 JSON written under
+    another name, our YAML, and the mlenv: prefix (ours, not Azure ML's) are refused as before."""
+    from mlenv.definition.rules import findings
+
+    written = saved_as(tmp_path, "AzureML-mine", file_name="environment.json")
+    assert [e.where for e in findings(load_file(written)).errors] == ["name"]
+    ours = saved_as(tmp_path, "mlenv:mine")
+    assert [e.headline.split(" (got")[0] for e in findings(load_file(ours)).errors] == ["name: the prefix 'mlenv:' is reserved (curated environments)"]
+
+
 def test_docker_build_context_definition():
     spec = load_file(DEFINITIONS / "docker-build" / "environment.yml")
     assert spec.build.dockerfile_path == "docker/Dockerfile"
