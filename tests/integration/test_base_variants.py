@@ -100,10 +100,14 @@ def test_a_zstd_base_is_read_and_published_with_its_layer_as_it_is(registry, zst
     config = httpx.get(f"{registry.url}/v2/envs/on-zstd/blobs/{manifest['config']['digest']}").json()
     assert "VIRTUAL_ENV=/opt/env" in config["config"]["Env"]  # the base's Python was found in the zstd layer
     assert shutil.which("skopeo"), "skopeo is installed by scripts/setup-system.sh"
-    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/envs/on-zstd:{result.tag}"],
-                               capture_output=True, text=True, timeout=60)
+    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{registry.host}/envs/on-zstd:{result.tag}"],
+                               capture_output=True, text=True, timeout=60)  # manifest and config, read as skopeo reads them
     assert inspected.returncode == 0, inspected.stderr
-    assert json.loads(inspected.stdout)["layers"][0]["mediaType"] == OCI_LAYER_ZSTD
+    seen = json.loads(inspected.stdout)
+    assert seen["Layers"] == [layer["digest"] for layer in manifest["layers"]] and seen["Architecture"] == "amd64"
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/envs/on-zstd:{result.tag}"],
+                         capture_output=True, text=True, timeout=60)
+    assert json.loads(raw.stdout)["layers"][0]["mediaType"] == OCI_LAYER_ZSTD
     copied = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/envs/on-zstd:{result.tag}", f"oci:{tmp_path / 'copy'}:x"],
                             capture_output=True, text=True, timeout=120)  # every blob fetched and checked against its digest
     assert copied.returncode == 0, copied.stderr
