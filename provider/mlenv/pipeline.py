@@ -166,8 +166,10 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     with builder_for(spec).build(request) as parts:
         locked = lock_hash(parts.lock)
         labels = {img.DEFINITION_HASH: request.definition_hash, img.LOCK_HASH: locked}
-        config = img.labelled(parts.config, labels)
-        manifest = img.build_manifest(parts.base, config, list(parts.layers), {**labels, img.PACKAGES: json.dumps(parts.packages)})
+        created = parts.created or img.CREATED
+        config = img.labelled(img.dated(parts.config, created, len(parts.base.config.get("history") or []) if parts.base else 0), labels)
+        manifest = img.build_manifest(parts.base, config, list(parts.layers),
+                                      {**labels, img.PACKAGES: json.dumps(parts.packages), img.CREATED_AT: created})
         if spec.verify and not parts.verified:
             verify_parts(parts, config, request)
         report = publish(target, base=parts.base, base_store=parts.base_store, layers=list(parts.layers),

@@ -47,3 +47,6 @@ def test_both_builders_write_the_same_installer_and_pip_freeze_names_versions_on
     assert {name: files for name, files in engines.items() if name in names} == ours  # same files, same INSTALLER
     assert {files["INSTALLER"] for files in ours.values()} == {"mlenv\n"}
     assert all(files["REQUESTED"] is None and files["direct_url.json"] is None for files in ours.values())
+    # and one time, derived from the same wheels, not the engine's clock (it built seconds later)
+    created = {docker_engine.images.get(result.image_ref).attrs["Created"] for result in (daemonless, docker)}
+    assert len(created) == 1 and not created.pop().startswith("1970"), created

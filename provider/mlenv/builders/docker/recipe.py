@@ -74,6 +74,7 @@ class Recipe:
     base: object | None  # BaseImage when the final FROM could be resolved, for layer reuse
     base_store: object | None
     wheels: list
+    wheel_files: dict            # the locked wheels' files by name (their dates give the image's time)
     python: object | None = None  # PythonFacts of the base when mlenv installs into it (or checks its pin)
     build_args: dict[str, str] | None = None  # values render_env cannot write in a Dockerfile line
 
@@ -87,6 +88,7 @@ def prepare(request, work: Path) -> Recipe:
 
     spec, index, log = request.spec, request.index, request.log
     wheels: list = []
+    files: dict = {}
     python = None
     if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
         context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
@@ -117,7 +119,7 @@ def prepare(request, work: Path) -> Recipe:
             base, store = None, None
     if text is None:
         try:
-            text, wheels, python = _generated(request, base, store, context)
+            text, wheels, files, python = _generated(request, base, store, context)
         except BaseException:
             store.close()
             raise
@@ -126,7 +128,7 @@ def prepare(request, work: Path) -> Recipe:
     log("Dockerfile:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
     docker_config = registry_config(base.ref.host, login.username, login.password, work) if base and login and not base.ref.is_layout else None
     return Recipe(context=context, dockerfile=dockerfile, secrets=_index_secret(index, work), docker_config=docker_config,
-                  base=base, base_store=store, wheels=wheels, python=python,
+                  base=base, base_store=store, wheels=wheels, wheel_files=files, python=python,
                   build_args=None if spec.build else env_build_args(spec.variables))
 
 
@@ -157,8 +159,8 @@ def _env_line(key: str, value: str) -> str:
     return f'ENV {key}="{escaped}"\n'
 
 
-def _generated(request, base, store, context: Path) -> tuple[str, list, object | None]:
-    """Our Dockerfile for base + steps + pip, the wheels it installs, and the base's Python facts."""
+def _generated(request, base, store, context: Path) -> tuple[str, list, dict, object | None]:
+    """Our Dockerfile for base + steps + pip, the wheels it installs (and their files), and the base's Python facts."""
     from mlenv.oci.base_image import python_facts
     from mlenv.resolve.target import check_python
 
@@ -166,7 +168,7 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
     conda = bool(spec.conda and spec.conda.packages)  # the conda environment (and its pip) goes on top, daemonless
     install = spec.pip.installs_anything and not spec.python.user_managed_dependencies and not conda
     python = python_facts(base, store) if install or (spec.python.version and not conda) else None
-    wheels = []
+    wheels, files = [], {}
     if python:
         check_python(spec.python.version, python)
     if install:
@@ -180,7 +182,7 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
     else:
         groups = []
     text = render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups)
-    return text, wheels, python
+    return text, wheels, files, python
 
 
 def _wheel_groups(wheels: list, files: dict, context: Path) -> list[WheelGroup]:
