@@ -31,6 +31,7 @@ class BuildResult:
     image_ref: str
     digest: str
     tag: str
+    tag_ref: str  # repository:tag: what skopeo and podman accept for a layout (oci:PATH:TAG), where a digest is not
     definition_hash: str
     lock_hash: str
     packages: list[str]
@@ -140,7 +141,7 @@ def lookup(target, repository: str, tag: str, hash_hex: str) -> BuildResult | No
         return None
     digest = img.descriptor("", data)["digest"]
     packages = json.loads(annotations.get(img.PACKAGES, "[]"))
-    return BuildResult(image_ref=f"{repository}@{digest}", digest=digest, tag=tag, definition_hash=hash_hex,
+    return BuildResult(image_ref=f"{repository}@{digest}", digest=digest, tag=tag, tag_ref=f"{repository}:{tag}", definition_hash=hash_hex,
                        lock_hash=annotations.get(img.LOCK_HASH, ""), packages=packages, cache_hit=True, bytes_pushed=0)
 
 
@@ -176,6 +177,6 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
                          config=config, manifest=manifest, tag=tag)
     request.log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
     layer_info = [{"digest": layer.digest, "size": layer.size, "created_by": layer.created_by} for layer in parts.layers]
-    return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag,
+    return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag, tag_ref=f"{request.target.repository}:{tag}",
                        definition_hash=request.definition_hash, lock_hash=locked, packages=parts.packages,
                        cache_hit=False, bytes_pushed=report.bytes_pushed, layers=layer_info)

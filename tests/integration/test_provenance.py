@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from mlenv.definition.load import from_mapping
 from mlenv.pipeline import build
+from tests.cli_runs import run, write
 
 pytestmark = pytest.mark.integration
 CREATED = "org.opencontainers.image.created"
@@ -48,3 +51,34 @@ def test_created_is_the_newest_package_time_and_two_builds_of_one_lock_are_one_d
     assert manifest["annotations"][CREATED] == config["created"] == expected
     ours = config["history"][-len(first.layers):]
     assert {entry["created"] for entry in ours} == {expected}
+
+
+def skopeo(*args: str) -> dict:
+    assert shutil.which("skopeo"), "skopeo is installed by scripts/setup-system.sh"
+    done = subprocess.run(["skopeo", "inspect", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_printed_layout_reference_is_one_skopeo_reads_and_mlenv_takes_back(tmp_path, base_image, index):
+    definition = write(tmp_path / "env.yml", f"image: {base_image}\npip: [six==1.16.0]\n")
+    out = tmp_path / "out"
+    done = run("build", str(definition), "--registry", f"oci:{out}", "--index-url", index.url)
+    assert done.returncode == 0, done.stderr
+    image_ref, _, for_tools = done.stdout.splitlines()[-3:]  # after the build log
+    digest = image_ref.split("@", 1)[1]
+    tag_ref = for_tools.removeprefix("  for skopeo, podman: ")
+    assert tag_ref.startswith(f"oci:{out}:mlenv-")
+
+    inspected, manifest = skopeo(tag_ref), skopeo("--raw", tag_ref)
+    assert inspected["Digest"] == digest
+    assert inspected["Created"] == manifest["annotations"][CREATED] > "2000"
+    assert manifest["annotations"]["dev.mlenv.definition-hash"] == inspected["Labels"]["dev.mlenv.definition-hash"]
+
+    for written in (tag_ref, image_ref):  # both forms name the layout's image as a base
+        on_top = write(tmp_path / "on-top.yml", f"image: {written}\npython: {{user_managed_dependencies: true}}\nvariables: {{FROM: layout}}\n")
+        built = run("build", str(on_top), "--registry", f"oci:{tmp_path / 'second'}", "--json")
+        assert built.returncode == 0, built.stderr
+        manifest = skopeo("--raw", json.loads(built.stdout)["tag_ref"])
+        assert manifest["annotations"]["org.opencontainers.image.base.digest"] == digest
+        assert manifest["annotations"][CREATED] == inspected["Created"]  # nothing installed: the base's time
