@@ -159,6 +159,7 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     labels, annotations) the same way for every builder, verify, publish, tag."""
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
     from mlenv.builders import builder_for
+    from mlenv.builders.checkout import source_annotations
     from mlenv.builders.verify import verify_parts
     from mlenv.oci.publish import publish
     from mlenv.resolve.lock import lock_hash
@@ -170,7 +171,8 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
         created = parts.created or img.CREATED
         config = img.labelled(img.dated(parts.config, created, len(parts.base.config.get("history") or []) if parts.base else 0), labels)
         manifest = img.build_manifest(parts.base, config, list(parts.layers),
-                                      {**labels, img.PACKAGES: json.dumps(parts.packages), img.CREATED_AT: created})
+                                      {**labels, img.PACKAGES: json.dumps(parts.packages), img.CREATED_AT: created,
+                                       **source_annotations(spec.origin or ".")})  # from program code: the program's folder
         if spec.verify and not parts.verified:
             verify_parts(parts, config, request)
         report = publish(target, base=parts.base, base_store=parts.base_store, layers=list(parts.layers),

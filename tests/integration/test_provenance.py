@@ -1,5 +1,6 @@
 """Where an image came from and when, in the terms outside tools read: `org.opencontainers.image.created`
-(derived from the packages, never the clock), and a layout reference skopeo accepts."""
+(derived from the packages, never the clock), `.source` and `.revision` (the definition's git
+checkout), and a layout reference skopeo accepts."""
 
 from __future__ import annotations
 
@@ -60,8 +61,19 @@ def skopeo(*args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def committed(folder: Path, remote: str) -> str:
+    """A git checkout of what is in `folder`, with `remote` as origin; its commit."""
+    git = lambda *args: subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git("init", "-q")
+    git("remote", "add", "origin", remote)
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "env")
+    return git("rev-parse", "HEAD")
+
+
 def test_the_printed_layout_reference_is_one_skopeo_reads_and_mlenv_takes_back(tmp_path, base_image, index):
-    definition = write(tmp_path / "env.yml", f"image: {base_image}\npip: [six==1.16.0]\n")
+    definition = write(tmp_path / "repo" / "env.yml", f"image: {base_image}\npip: [six==1.16.0]\n")
+    commit = committed(tmp_path / "repo", "https://ci:t0ken-9f@git.example.org/ml/envs.git")
     out = tmp_path / "out"
     done = run("build", str(definition), "--registry", f"oci:{out}", "--index-url", index.url)
     assert done.returncode == 0, done.stderr
@@ -74,6 +86,8 @@ def test_the_printed_layout_reference_is_one_skopeo_reads_and_mlenv_takes_back(t
     assert inspected["Digest"] == digest
     assert inspected["Created"] == manifest["annotations"][CREATED] > "2000"
     assert manifest["annotations"]["dev.mlenv.definition-hash"] == inspected["Labels"]["dev.mlenv.definition-hash"]
+    assert manifest["annotations"]["org.opencontainers.image.source"] == "https://git.example.org/ml/envs.git"  # no credentials
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == commit
 
     for written in (tag_ref, image_ref):  # both forms name the layout's image as a base
         on_top = write(tmp_path / "on-top.yml", f"image: {written}\npython: {{user_managed_dependencies: true}}\nvariables: {{FROM: layout}}\n")

@@ -72,6 +72,7 @@ class EnvironmentSpec:
     os_type: str = "linux"
     inference_config: dict | None = None
     from_file: bool = False
+    origin: str = ""  # the definition file or folder, as loaded: its git checkout gives the source annotations (never hashed)
     source: str = ""  # what kind of file it was read from, when not the mapping schema ("a requirements file"), for messages
     notes: tuple[SpecWarning, ...] = ()  # warnings met while parsing (e.g. an ignored conda prefix)
 
