@@ -96,3 +96,15 @@ def test_the_printed_layout_reference_is_one_skopeo_reads_and_mlenv_takes_back(t
         manifest = skopeo("--raw", json.loads(built.stdout)["tag_ref"])
         assert manifest["annotations"]["org.opencontainers.image.base.digest"] == digest
         assert manifest["annotations"][CREATED] == inspected["Created"]  # nothing installed: the base's time
+
+
+def test_a_conda_environment_is_dated_by_its_newest_package_in_the_channel_repodata(tmp_path, debian_without_python_image, conda_channel):
+    definition = {"image": debian_without_python_image, "conda": {"channels": [conda_channel.url], "dependencies": ["chain-a", "tinylib=2.0", "prefixprobe"]}}
+    result = build(from_mapping(definition), f"oci:{tmp_path / 'images'}")
+    stamps = {}
+    for repodata in conda_channel.root.glob("*/repodata.json"):
+        for record in json.loads(repodata.read_text())["packages.conda"].values():
+            stamps[f"{record['name']}=={record['version']}={record['build']}"] = record["timestamp"]
+    newest = max(stamps[pin] for pin in result.packages)  # milliseconds, as conda writes them
+    manifest, config = manifest_and_config(tmp_path / "images", result.digest)
+    assert config["created"] == manifest["annotations"][CREATED] == datetime.fromtimestamp(newest // 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
