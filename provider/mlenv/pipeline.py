@@ -169,7 +169,7 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
         locked = lock_hash(parts.lock)
         labels = {img.DEFINITION_HASH: request.definition_hash, img.LOCK_HASH: locked}
         created = parts.created or img.CREATED
-        config = img.labelled(img.dated(parts.config, created, len(parts.base.config.get("history") or []) if parts.base else 0), labels)
+        config = img.labelled(img.dated(parts.config, created, parts.base), labels)
         manifest = img.build_manifest(parts.base, config, list(parts.layers),
                                       {**labels, img.PACKAGES: json.dumps(parts.packages), img.CREATED_AT: created,
                                        **source_annotations(spec.origin or ".")})  # from program code: the program's folder

@@ -59,12 +59,12 @@ def extended(config: dict, layers: list[Layer], variables: dict[str, str], *, co
     return config
 
 
-def dated(config: dict, created: str, base_history: int) -> dict:
+def dated(config: dict, created: str, base: BaseImage | None) -> dict:
     """The config with the image's derived time (builders/created.py) as its `created` and on every
     history entry after the base's (ours, or a Docker build's, which carry the engine's clock)."""
     config = copy.deepcopy(config)
     config["created"] = created
-    for entry in (config.get("history") or [])[base_history:]:
+    for entry in (config.get("history") or [])[len(base.config.get("history") or []) if base else 0:]:
         entry["created"] = created
     return config
 
