@@ -141,6 +141,8 @@ def _build(args) -> int:
     else:
         state = "cache hit, nothing built or pushed" if result.cache_hit else f"built, {result.bytes_pushed} bytes pushed"
         print(f"{result.image_ref}\n  {state} in {result.seconds:.2f}s")
+        if result.image_ref.startswith("oci:"):  # skopeo and podman take no digest in a layout reference
+            print(f"  for skopeo, podman: {result.tag_ref}")
     return 0
 
 

@@ -31,6 +31,7 @@ class BuildResult:
     image_ref: str
     digest: str
     tag: str
+    tag_ref: str  # repository:tag: what skopeo and podman accept for a layout (oci:PATH:TAG), where a digest is not
     definition_hash: str
     lock_hash: str
     packages: list[str]
@@ -140,7 +141,7 @@ def lookup(target, repository: str, tag: str, hash_hex: str) -> BuildResult | No
         return None
     digest = img.descriptor("", data)["digest"]
     packages = json.loads(annotations.get(img.PACKAGES, "[]"))
-    return BuildResult(image_ref=f"{repository}@{digest}", digest=digest, tag=tag, definition_hash=hash_hex,
+    return BuildResult(image_ref=f"{repository}@{digest}", digest=digest, tag=tag, tag_ref=f"{repository}:{tag}", definition_hash=hash_hex,
                        lock_hash=annotations.get(img.LOCK_HASH, ""), packages=packages, cache_hit=True, bytes_pushed=0)
 
 
@@ -158,6 +159,7 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     labels, annotations) the same way for every builder, verify, publish, tag."""
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
     from mlenv.builders import builder_for
+    from mlenv.builders.checkout import source_annotations
     from mlenv.builders.verify import verify_parts
     from mlenv.oci.publish import publish
     from mlenv.resolve.lock import lock_hash
@@ -166,14 +168,17 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     with builder_for(spec).build(request) as parts:
         locked = lock_hash(parts.lock)
         labels = {img.DEFINITION_HASH: request.definition_hash, img.LOCK_HASH: locked}
-        config = img.labelled(parts.config, labels)
-        manifest = img.build_manifest(parts.base, config, list(parts.layers), {**labels, img.PACKAGES: json.dumps(parts.packages)})
+        created = parts.created or img.CREATED
+        config = img.labelled(img.dated(parts.config, created, parts.base), labels)
+        manifest = img.build_manifest(parts.base, config, list(parts.layers),
+                                      {**labels, img.PACKAGES: json.dumps(parts.packages), img.CREATED_AT: created,
+                                       **source_annotations(spec.origin or ".")})  # from program code: the program's folder
         if spec.verify and not parts.verified:
             verify_parts(parts, config, request)
         report = publish(target, base=parts.base, base_store=parts.base_store, layers=list(parts.layers),
                          config=config, manifest=manifest, tag=tag)
     request.log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
     layer_info = [{"digest": layer.digest, "size": layer.size, "created_by": layer.created_by} for layer in parts.layers]
-    return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag,
+    return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag, tag_ref=f"{request.target.repository}:{tag}",
                        definition_hash=request.definition_hash, lock_hash=locked, packages=parts.packages,
                        cache_hit=False, bytes_pushed=report.bytes_pushed, layers=layer_info)

@@ -35,6 +35,7 @@ class Environment(Resource, module="mlenv", name="Environment"):
     image_ref: pulumi.Output[str]
     digest: pulumi.Output[str]
     tag: pulumi.Output[str]
+    tag_ref: pulumi.Output[str]  # repository:tag, for tools that take no digest in a layout (skopeo, podman: oci:PATH:TAG)
     definition_hash: pulumi.Output[str]
     lock_hash: pulumi.Output[str]
     packages: pulumi.Output[list]

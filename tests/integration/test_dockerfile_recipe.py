@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from mlenv.builders.docker.engine import failing_step
-from mlenv.builders.docker.recipe import final_base, render_dockerfile
+from mlenv.builders.docker.recipe import WheelGroup, final_base, render_dockerfile
 
 
 def test_generated_dockerfile_keeps_expensive_steps_first():
     text = render_dockerfile("registry.example/base/python:3.11", ("RUN apt-get install -y libgomp1",), "/usr/bin/python3.11",
-                             {"B": "2", "A": "x y"}, groups=["numpy0", "tail1"])
+                             {"B": "2", "A": "x y"}, groups=[WheelGroup("numpy0", ("numpy==1.26.4",)), WheelGroup("tail1", ("six==1.16.0", "idna==3.7"))])
     lines = text.splitlines()
     assert lines[0] == "FROM registry.example/base/python:3.11"
     assert lines[1] == "RUN apt-get install -y libgomp1"  # system steps before the environment
     assert lines[2] == "RUN /usr/bin/python3.11 -m venv /opt/env"
     assert [line.split(",target=")[0] for line in lines[3:5]] == ["RUN --mount=type=bind,source=wheels/numpy0", "RUN --mount=type=bind,source=wheels/tail1"]
     assert all("--no-index" in line and "--no-deps" in line for line in lines[3:5])  # only the locked wheels, nothing from the network
+    # by name from the mounted folder, never by file path (pip would record a file:// direct_url.json)
+    assert lines[3].endswith("--find-links /tmp/mlenv-wheels numpy==1.26.4 && /opt/env/bin/python /tmp/mlenv-installed.py")
+    assert "--find-links /tmp/mlenv-wheels six==1.16.0 idna==3.7 &&" in lines[4] and ".whl" not in text
     assert lines[5:] == ['ENV VIRTUAL_ENV=/opt/env PATH="/opt/env/bin:$PATH"', 'ENV A="x y"', 'ENV B="2"']  # variables last
 
 

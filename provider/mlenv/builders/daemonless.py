@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from mlenv.builders.created import image_created
 from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
@@ -31,16 +32,18 @@ class DaemonlessBuilder:
         with ExitStack() as resources:
             resolved = resolve_environment(request, resources)
             lock, spec = resolved.lock, request.spec
-            layers = []
+            layers, files = [], {}
             if lock.conda is not None:  # a conda environment: it brings its own Python
                 from mlenv.builders.conda_env import pack_conda
 
                 layers = pack_conda(lock.conda, resolved.conda_records, request.log)
             if lock.python is not None and (lock.wheels or lock.conda is None):
-                layers += _pip_layers(request, lock, venv=lock.conda is None)
+                more, files = _pip_layers(request, lock, venv=lock.conda is None)
+                layers += more
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
+            created = image_created(wheel_files=files.values(), conda_records=resolved.conda_records, base=resolved.base)
             return ImageParts(base=resolved.base, base_store=resolved.base_store, layers=tuple(layers), config=config, lock=lock,
-                              resources=resources.pop_all())
+                              created=created, resources=resources.pop_all())
 
 
 def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved:
@@ -72,9 +75,9 @@ def _resolve_wheels(request: BuildRequest, python) -> list:
     return wheels
 
 
-def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list:
+def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> tuple[list, dict]:
     """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
-    is the environment), then the wheels in their planned groups."""
+    is the environment), then the wheels in their planned groups; and the wheel files by name."""
     from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
     from mlenv.resolve.wheel_download import fetch_wheels
 
@@ -84,4 +87,4 @@ def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
     layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in groups]
+    return layers + [package_layer(group, files, python.version) for group in groups], files

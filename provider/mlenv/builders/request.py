@@ -57,6 +57,7 @@ class ImageParts:
     config: dict                 # the image config, without the identity labels
     lock: Lock
     verified: bool = False       # the builder already ran `spec.verify` on this very image
+    created: str | None = None   # the derived time (builders/created.py), None: not known (the epoch)
     resources: ExitStack = field(default_factory=ExitStack, compare=False, repr=False)
 
     @property

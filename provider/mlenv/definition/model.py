@@ -25,7 +25,7 @@ DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "co
 SOURCE_PROPERTY = "definition_source"
 SECRET_PROPERTIES = ("registry_password", "base_image_registry_password")
 CREDENTIAL_PROPERTIES = ("registry_username", *SECRET_PROPERTIES)
-OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
+OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "tag_ref", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class EnvironmentSpec:
     os_type: str = "linux"
     inference_config: dict | None = None
     from_file: bool = False
+    origin: str = ""  # the definition file or folder, as loaded: its git checkout gives the source annotations (never hashed)
     source: str = ""  # what kind of file it was read from, when not the mapping schema ("a requirements file") or a saved v1 file, for messages and rules
     notes: tuple[SpecWarning, ...] = ()  # warnings met while parsing (e.g. an ignored conda prefix)
 

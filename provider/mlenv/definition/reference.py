@@ -104,13 +104,25 @@ def parse_repository(text: str, field: str = "repository") -> ImageRef:
 
 
 def _parse_layout(rest: str, field: str, text: str) -> ImageRef:
+    """`oci:PATH`, `oci:PATH:TAG` (as skopeo and podman write a layout image: TAG is its index.json
+    `org.opencontainers.image.ref.name`), `oci:PATH@sha256:…` (what mlenv's `image_ref` names)."""
+    rest, digest = _layout_digest(rest, field, text)
     path, tag = rest, None
     head, sep, tail = rest.rpartition(":")
     if sep and head and "/" not in tail:
         path, tag = head, tail
     if not path:
-        raise SpecError(field, "an OCI layout reference needs a directory", "write oci:PATH or oci:PATH:TAG", text)
-    return ImageRef(None, path, tag)
+        raise SpecError(field, "an OCI layout reference needs a directory", "write oci:PATH, oci:PATH:TAG or oci:PATH@sha256:DIGEST", text)
+    return ImageRef(None, path, tag, digest)
+
+
+def _layout_digest(rest: str, field: str, text: str) -> tuple[str, str | None]:
+    head, sep, tail = rest.rpartition("@")
+    if not sep or not tail.startswith("sha256:"):
+        return rest, None
+    if not _DIGEST.match(tail):
+        raise SpecError(field, "the digest must be sha256: followed by 64 lowercase hex digits", "copy the digest exactly", text)
+    return head, tail
 
 
 def _parse_remote(text: str, field: str, short_names: bool) -> ImageRef:

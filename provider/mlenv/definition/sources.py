@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -28,9 +29,9 @@ _YAML_LINE = re.compile(r"^(?:[A-Za-z_$\"'][^\s:#]*\s*:(?:\s|$)|- |---|[{\[])") 
 
 def load_source(path: Path) -> EnvironmentSpec:
     """The definition at `path`, reading only files under its folder (`confine`); the file named is
-    always allowed itself."""
+    always allowed itself. The spec remembers where it was read (`origin`, metadata)."""
     with confine.definition_root(path if path.is_dir() else path.parent, path):
-        return _load(path)
+        return replace(_load(path), origin=str(path.resolve()))
 
 
 def _load(path: Path) -> EnvironmentSpec:

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from mlenv.oci.base_image import BaseImage
     from mlenv.oci.layers import Layer
 
-CREATED = "1970-01-01T00:00:00Z"  # fixed: the same inputs must give the same config digest
+CREATED = "1970-01-01T00:00:00Z"  # a placeholder the pipeline replaces with the derived time (`dated`)
 DEFINITION_HASH = "dev.mlenv.definition-hash"
 LOCK_HASH = "dev.mlenv.lock-hash"
 PACKAGES = "dev.mlenv.packages"
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
+CREATED_AT = "org.opencontainers.image.created"
 
 
 def to_json(data: dict) -> bytes:
@@ -55,6 +56,16 @@ def extended(config: dict, layers: list[Layer], variables: dict[str, str], *, co
     runtime["Env"] = _environment(runtime.get("Env") or [], variables, "conda" if conda else "venv")
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] += [layer.diff_id for layer in layers]
     config["history"] = (config.get("history") or []) + [{"created": CREATED, "created_by": layer.created_by} for layer in layers]
+    return config
+
+
+def dated(config: dict, created: str, base: BaseImage | None) -> dict:
+    """The config with the image's derived time (builders/created.py) as its `created` and on every
+    history entry after the base's (ours, or a Docker build's, which carry the engine's clock)."""
+    config = copy.deepcopy(config)
+    config["created"] = created
+    for entry in (config.get("history") or [])[len(base.config.get("history") or []) if base else 0:]:
+        entry["created"] = created
     return config
 
 

@@ -16,6 +16,8 @@ DIGEST = "sha256:" + "a" * 64
         ("localhost/envs/x", "localhost", "envs/x", None, None),
         ("oci:/tmp/layout:v1", None, "/tmp/layout", "v1", None),
         ("oci:.mlenv/images", None, ".mlenv/images", None, None),
+        (f"oci:/tmp/layout@{DIGEST}", None, "/tmp/layout", None, DIGEST),  # an image_ref mlenv printed
+        (f"oci:/tmp/layout:v1@{DIGEST}", None, "/tmp/layout", "v1", DIGEST),
     ],
 )
 def test_references_parse(text, host, path, tag, digest):
@@ -30,6 +32,8 @@ def test_references_parse(text, host, path, tag, digest):
         ("example.org/Base/Python", "lowercase"),
         ("example.org/x@sha256:abc", "64 lowercase hex"),
         ("oci:", "needs a directory"),
+        (f"oci:@{DIGEST}", "needs a directory"),
+        ("oci:/tmp/layout@sha256:abc", "64 lowercase hex"),
     ],
 )
 def test_bad_references_explain(text, fix):
@@ -40,6 +44,8 @@ def test_bad_references_explain(text, fix):
 def test_repository_refuses_a_tag():
     with pytest.raises(SpecError, match="takes no tag"):
         parse_repository("example.org/envs/x:latest")
+    with pytest.raises(SpecError, match="use oci:/tmp/layout$"):  # a tag_ref given back as a repository: the fix names the layout
+        parse_repository("oci:/tmp/layout:mlenv-0123")
 
 
 @pytest.mark.parametrize(

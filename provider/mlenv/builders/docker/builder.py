@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
+from mlenv.builders.created import image_created
 from mlenv.builders.docker import engine as docker
 from mlenv.builders.docker.recipe import prepare
 from mlenv.builders.docker.saved_image import image_parts, save_over_base
@@ -35,16 +36,18 @@ class DockerBuilder:
             saved = save_over_base(client, build_tag, work, recipe.base)
             layers, config, base = image_parts(saved, recipe.base, work)
             lock = Lock(recipe.base.digest if recipe.base else None, recipe.python, tuple(recipe.wheels))
+            created = image_created(wheel_files=recipe.wheel_files.values(), base=recipe.base)
             if conda:  # the expensive environment stays reproducible and cached whatever Docker does
-                lock, config, more = _conda_on_top(request, recipe, config)
+                lock, config, more, created = _conda_on_top(request, recipe, config)
                 layers = [*layers, *more]
             return ImageParts(base=base, base_store=recipe.base_store, layers=tuple(layers), config=config, lock=lock,
-                              verified=not conda, resources=resources.pop_all())
+                              verified=not conda, created=created, resources=resources.pop_all())
 
 
-def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, dict, list]:
+def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, dict, list, str]:
     """The conda environment and its pip section as daemonless layers on top of the engine's image:
-    solved for the base image's glibc, installed on the host, the config extended to match."""
+    solved for the base image's glibc, installed on the host, the config extended to match; and the
+    image's time, from those packages."""
     from mlenv.builders.conda_env import pack_conda, solve_environment
     from mlenv.builders.pip_layers import package_layer, plan_layers
     from mlenv.resolve.pip_lock import resolve
@@ -56,8 +59,10 @@ def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, di
     conda, records, python = solve_environment(request, recipe.base, recipe.base_store)
     layers = pack_conda(conda, records, request.log)
     wheels = resolve(request.spec.pip, python, request.index) if python and request.spec.pip.installs_anything else []
+    files = {}
     if wheels:
         files = fetch_wheels(wheels, request.index)
         layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
     lock = Lock(recipe.base.digest, python, tuple(wheels), conda)
-    return lock, img.extended(config, layers, request.spec.variables, conda=True), layers
+    created = image_created(wheel_files=files.values(), conda_records=records, base=recipe.base)
+    return lock, img.extended(config, layers, request.spec.variables, conda=True), layers, created

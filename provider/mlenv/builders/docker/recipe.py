@@ -13,25 +13,37 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mlenv.digests import sha256_hex
 from mlenv.diagnostics.errors import MlenvError
 
 SECRET_ID = "mlenv-pip-conf"
+INSTALLED_SCRIPT = "mlenv-installed.py"  # in the context, beside wheels/
 
 
-def render_dockerfile(image: str, steps: tuple[str, ...], interpreter: str | None, variables: dict[str, str], groups: list[str]) -> str:
+class WheelGroup(NamedTuple):
+    folder: str              # under the context's wheels/, named by the group's content
+    pins: tuple[str, ...]    # name==version of each wheel in it
+
+
+def render_dockerfile(image: str, steps: tuple[str, ...], interpreter: str | None, variables: dict[str, str], groups: list[WheelGroup]) -> str:
     """Base → system steps → the environment → variables last, so a pin or variable change reuses the
     engine's cache for the expensive steps before it. The locked wheels come in one RUN per layer
     group (heavy packages alone, the long tail together, as the daemonless builder plans them), each
     bind-mounting only its own folder of the context: a one-pin change rebuilds that group's layer
-    and the ones after it, and no wheel ever lands in a layer."""
+    and the ones after it, and no wheel ever lands in a layer. Each is installed by name from its
+    folder (`--find-links`), not by file path, so pip records no `direct_url.json` (else `pip freeze`
+    prints `name @ file:///tmp/…`), and `installed.py` then makes the metadata the daemonless
+    builder's (INSTALLER `mlenv`, no REQUESTED)."""
     lines = [f"FROM {image}", *steps]
     if groups:
         lines.append(f"RUN {interpreter} -m venv /opt/env")
         for group in groups:
-            lines.append(f"RUN --mount=type=bind,source=wheels/{group},target=/tmp/mlenv-wheels /opt/env/bin/python -m pip install "
-                         "--no-index --no-deps --no-cache-dir --disable-pip-version-check --no-compile /tmp/mlenv-wheels/*.whl")
+            lines.append(f"RUN --mount=type=bind,source=wheels/{group.folder},target=/tmp/mlenv-wheels "
+                         f"--mount=type=bind,source={INSTALLED_SCRIPT},target=/tmp/mlenv-installed.py "
+                         "/opt/env/bin/python -m pip install --no-index --no-deps --no-cache-dir --disable-pip-version-check --no-compile "
+                         f"--find-links /tmp/mlenv-wheels {' '.join(group.pins)} && /opt/env/bin/python /tmp/mlenv-installed.py")
         lines.append('ENV VIRTUAL_ENV=/opt/env PATH="/opt/env/bin:$PATH"')
     return "\n".join(lines) + "\n" + render_env(variables)
 
@@ -62,6 +74,7 @@ class Recipe:
     base: object | None  # BaseImage when the final FROM could be resolved, for layer reuse
     base_store: object | None
     wheels: list
+    wheel_files: dict            # the locked wheels' files by name (their dates give the image's time)
     python: object | None = None  # PythonFacts of the base when mlenv installs into it (or checks its pin)
     build_args: dict[str, str] | None = None  # values render_env cannot write in a Dockerfile line
 
@@ -75,6 +88,7 @@ def prepare(request, work: Path) -> Recipe:
 
     spec, index, log = request.spec, request.index, request.log
     wheels: list = []
+    files: dict = {}
     python = None
     if spec.build:  # the Dockerfile as it was read and hashed when the definition was loaded
         context, dockerfile, text = Path(spec.build.path), Path(spec.build.path) / spec.build.dockerfile_path, spec.build.dockerfile_text
@@ -105,7 +119,7 @@ def prepare(request, work: Path) -> Recipe:
             base, store = None, None
     if text is None:
         try:
-            text, wheels, python = _generated(request, base, store, context)
+            text, wheels, files, python = _generated(request, base, store, context)
         except BaseException:
             store.close()
             raise
@@ -114,7 +128,7 @@ def prepare(request, work: Path) -> Recipe:
     log("Dockerfile:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
     docker_config = registry_config(base.ref.host, login.username, login.password, work) if base and login and not base.ref.is_layout else None
     return Recipe(context=context, dockerfile=dockerfile, secrets=_index_secret(index, work), docker_config=docker_config,
-                  base=base, base_store=store, wheels=wheels, python=python,
+                  base=base, base_store=store, wheels=wheels, wheel_files=files, python=python,
                   build_args=None if spec.build else env_build_args(spec.variables))
 
 
@@ -145,8 +159,8 @@ def _env_line(key: str, value: str) -> str:
     return f'ENV {key}="{escaped}"\n'
 
 
-def _generated(request, base, store, context: Path) -> tuple[str, list, object | None]:
-    """Our Dockerfile for base + steps + pip, the wheels it installs, and the base's Python facts."""
+def _generated(request, base, store, context: Path) -> tuple[str, list, dict, object | None]:
+    """Our Dockerfile for base + steps + pip, the wheels it installs (and their files), and the base's Python facts."""
     from mlenv.oci.base_image import python_facts
     from mlenv.resolve.target import check_python
 
@@ -154,7 +168,7 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
     conda = bool(spec.conda and spec.conda.packages)  # the conda environment (and its pip) goes on top, daemonless
     install = spec.pip.installs_anything and not spec.python.user_managed_dependencies and not conda
     python = python_facts(base, store) if install or (spec.python.version and not conda) else None
-    wheels = []
+    wheels, files = [], {}
     if python:
         check_python(spec.python.version, python)
     if install:
@@ -164,27 +178,28 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, object |
         wheels = resolve(spec.pip, python, request.index)
         request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
         files = fetch_wheels(wheels, request.index)
-        groups = _wheel_groups(wheels, files, context / "wheels")
+        groups = _wheel_groups(wheels, files, context)
     else:
         groups = []
     text = render_dockerfile(spec.image, spec.steps, python.interpreter if python else None, spec.variables, groups)
-    return text, wheels, python
+    return text, wheels, files, python
 
 
-def _wheel_groups(wheels: list, files: dict, folder: Path) -> list[str]:
+def _wheel_groups(wheels: list, files: dict, context: Path) -> list[WheelGroup]:
     """One context folder per layer group, named by its content, so a group's cache key changes
-    only when its own wheels do."""
+    only when its own wheels do; and the metadata script every group's RUN runs."""
 
     from mlenv.builders.pip_layers import plan_layers
 
-    names = []
+    shutil.copyfile(Path(__file__).with_name("installed.py"), context / INSTALLED_SCRIPT)
+    groups = []
     for group in plan_layers(wheels):
         name = sha256_hex("".join(w.sha256 for w in group).encode())[:16]
-        (folder / name).mkdir(parents=True)
+        (context / "wheels" / name).mkdir(parents=True)
         for wheel in group:
-            shutil.copyfile(files[wheel.name], folder / name / wheel.filename)
-        names.append(name)
-    return names
+            shutil.copyfile(files[wheel.name], context / "wheels" / name / wheel.filename)
+        groups.append(WheelGroup(name, tuple(w.pin for w in group)))
+    return groups
 
 
 def _index_secret(index, work: Path) -> dict[str, Path]:
