@@ -11,6 +11,7 @@ from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
 from mlenv.oci.base_image import python_facts, resolve_base
+from mlenv.oci.compression import compressor_for
 from mlenv.oci.store import open_base_store
 from mlenv.resolve.lock import Lock
 from mlenv.resolve.target import check_python
@@ -31,13 +32,13 @@ class DaemonlessBuilder:
         with ExitStack() as resources:
             resolved = resolve_environment(request, resources)
             lock, spec = resolved.lock, request.spec
-            layers = []
+            layers, compressor = [], compressor_for(spec.compression)
             if lock.conda is not None:  # a conda environment: it brings its own Python
                 from mlenv.builders.conda_env import pack_conda
 
-                layers = pack_conda(lock.conda, resolved.conda_records, request.log)
+                layers = pack_conda(lock.conda, resolved.conda_records, request.log, compressor=compressor)
             if lock.python is not None and (lock.wheels or lock.conda is None):
-                layers += _pip_layers(request, lock, venv=lock.conda is None)
+                layers += _pip_layers(request, lock, compressor, venv=lock.conda is None)
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
             return ImageParts(base=resolved.base, base_store=resolved.base_store, layers=tuple(layers), config=config, lock=lock,
                               resources=resources.pop_all())
@@ -72,16 +73,15 @@ def _resolve_wheels(request: BuildRequest, python) -> list:
     return wheels
 
 
-def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list:
-    """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
-    is the environment), then the wheels in their planned groups."""
-    from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
+def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = True) -> list:
+    """The layers of the locked wheels (builders/pip_layers.py), packed on the worker pool."""
+    from mlenv.builders.pip_layers import overlap_warnings, pip_jobs, plan_layers
+    from mlenv.oci.layers import pack_layers
     from mlenv.resolve.wheel_download import fetch_wheels
 
-    python, wheels = lock.python, list(lock.wheels)
+    wheels = list(lock.wheels)
     files = fetch_wheels(wheels, request.index)
     groups = plan_layers(wheels)
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
-    layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in groups]
+    return pack_layers(pip_jobs(groups, files, lock.python, venv=venv), compressor=compressor)

@@ -1,25 +1,26 @@
 """The daemonless builder's pip layers: wheels installed like pip would, planned under a layer budget."""
 
 import hashlib
-import os
 import tarfile
 
-from mlenv.builders.pip_layers import _install_wheel, overlap_warnings, package_layer, plan_layers
+from mlenv.builders.pip_layers import _install_wheel, overlap_warnings, package_job, plan_layers
 from mlenv.definition.model import ENV_PREFIX
+from mlenv.oci.layers import pack_layers
+from mlenv.oci.tree import LayerTree
 from mlenv.resolve.pip_lock import LockedWheel
 from testbed.wheelmaker import make_wheel
 
 
 def test_wheel_installs_into_the_venv_with_scripts_pointing_at_it(tmp_path):
     wheel = make_wheel(tmp_path, "hello", "1.0", {"hello/__init__.py": "def main():\n    print('hi')\n"}, scripts={"hello": "hello:main"})
-    root = tmp_path / "root"
-    _install_wheel(wheel, root, "3.11")
-    env = root / ENV_PREFIX.lstrip("/")
-    assert (env / "lib/python3.11/site-packages/hello/__init__.py").exists()
-    assert (env / "lib/python3.11/site-packages/hello-1.0.dist-info/INSTALLER").read_text() == "mlenv\n"
-    script = (env / "bin" / "hello").read_text()
-    assert script.startswith(f"#!{ENV_PREFIX}/bin/python\n")
-    assert os.access(env / "bin" / "hello", os.X_OK)
+    tree = LayerTree()
+    _install_wheel(wheel, tree, "3.11")
+    env = ENV_PREFIX.lstrip("/")
+    assert tree.entries[f"{env}/lib/python3.11/site-packages/hello/__init__.py"].kind == "file"
+    assert tree.entries[f"{env}/lib/python3.11/site-packages/hello-1.0.dist-info/INSTALLER"].content == b"mlenv\n"
+    script = tree.entries[f"{env}/bin/hello"]
+    assert script.content.decode().startswith(f"#!{ENV_PREFIX}/bin/python\n")
+    assert script.executable
 
 
 def _wheel(name, size):
@@ -54,7 +55,7 @@ def _layer_file(layer, path):
 
 def test_identical_files_in_one_layer_are_one_file_and_no_warning(tmp_path):
     wheels, files = _namespace_wheels(tmp_path, "# namespace\n")
-    layer = package_layer(wheels, files, "3.11")  # both in one layer: installed into one tree
+    layer, = pack_layers([package_job(wheels, files, "3.11")])  # both in one layer: installed into one tree
     assert _layer_file(layer, "backports/__init__.py") == "# namespace\n"
     assert _layer_file(layer, "backports/beta.py") == "B = 1\n" and _layer_file(layer, "backports/alpha.py") == "A = 1\n"
     assert overlap_warnings([wheels], files) == []
@@ -62,7 +63,7 @@ def test_identical_files_in_one_layer_are_one_file_and_no_warning(tmp_path):
 
 def test_different_files_the_later_package_wins_with_a_warning_naming_both(tmp_path):
     wheels, files = _namespace_wheels(tmp_path, "# beta's own\n")
-    layer = package_layer(wheels, files, "3.11")
+    layer, = pack_layers([package_job(wheels, files, "3.11")])
     assert _layer_file(layer, "backports/__init__.py") == "# beta's own\n"
     assert overlap_warnings([[wheels[0]], [wheels[1]]], files) == [
         "backports-alpha==1.0 and backports-beta==1.0 both install backports/__init__.py with different content: "
