@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 
 BLOCK_SIZE = 1024 * 1024
@@ -69,11 +70,14 @@ def compressor_for(name: str | None) -> Compressor:
 
 def default_threads() -> int:
     """$MLENV_PACK_WORKERS, else the CPUs this process may run on: how many layers are packed at once
-    and how many threads each compresses on. Never part of a layer's bytes."""
+    (shared by them when fewer are packed). Never part of a layer's bytes."""
     setting = os.environ.get("MLENV_PACK_WORKERS", "").strip()
-    if setting.isdigit() and int(setting) > 0:
-        return int(setting)
-    return len(os.sched_getaffinity(0)) or 1
+    if not setting:
+        return len(os.sched_getaffinity(0)) or 1
+    if not setting.isdigit() or not 0 < int(setting) <= 1024:
+        raise BuildError("MLENV_PACK_WORKERS", "is not a number of workers", "give a whole number from 1 to 1024, or unset it for the CPU count",
+                         value=setting[:40])
+    return int(setting)
 
 
 def _library(name: str) -> str:

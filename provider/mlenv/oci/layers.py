@@ -57,8 +57,10 @@ def pack_layers(jobs: list[LayerJob], *, compressor: Compressor = GZIP, workers:
     workers = workers or default_threads()
     layers: list[Layer | None] = [None] * len(jobs)
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].weight)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        futures = {pool.submit(contextvars.copy_context().run, cached_layer, jobs[i], compressor=compressor, threads=workers): i
+    at_once = max(1, min(workers, len(jobs)))
+    threads = max(1, workers // at_once)  # compression threads per layer: a lone big layer gets them all
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        futures = {pool.submit(contextvars.copy_context().run, cached_layer, jobs[i], compressor=compressor, threads=threads): i
                    for i in order}  # each in a copy of this context: cache warnings reach this build's log
         try:
             for future in as_completed(futures):
@@ -92,7 +94,7 @@ def cached_layer(job: LayerJob, *, compressor: Compressor = GZIP, threads: int =
     return Layer(target, digest, diff_id, size, job.created_by, compressor.media_type)
 
 
-def _reuse(folder: Path, created_by: str, compressor: Compressor) -> Layer | None:
+def _reuse(folder: Path, created_by: str, compressor: Compressor = GZIP) -> Layer | None:
     """The cached layer if it is whole; None (after a warning) if it is damaged or half-written."""
     meta, packed = folder / "layer.json", folder / ("layer" + compressor.suffix)
     if not meta.exists():

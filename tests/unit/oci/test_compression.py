@@ -10,6 +10,7 @@ import pytest
 import zstandard
 
 from mlenv.builders.pip_layers import _install_wheel
+from mlenv.diagnostics.errors import BuildError
 from mlenv.oci.compression import GZIP, ZSTD, compressor_for, default_threads
 from mlenv.oci.layers import LayerJob, cached_layer, write_tree
 from mlenv.oci.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
@@ -85,3 +86,7 @@ def test_pack_workers_setting(monkeypatch):
     assert default_threads() == 3
     monkeypatch.setenv("MLENV_PACK_WORKERS", "")
     assert default_threads() >= 1
+    monkeypatch.setenv("MLENV_PACK_WORKERS", "lots")
+    with pytest.raises(BuildError) as raised:
+        default_threads()
+    assert raised.value.where == "MLENV_PACK_WORKERS" and "lots" in str(raised.value) and "1 to 1024" in str(raised.value)
