@@ -61,6 +61,7 @@ class Environment(Resource, module="mlenv", name="Environment"):
         environment_variables: Optional[pulumi.Input[Mapping[str, str]]] = None,
         curated: Optional[str] = None,
         builder: Optional[str] = None,
+        compression: Optional[str] = None,
         verify: Optional[Sequence[str]] = None,
         env_name: Optional[str] = None,
         version: Optional[str] = None,
@@ -74,7 +75,7 @@ class Environment(Resource, module="mlenv", name="Environment"):
             "image": image, "pip": pip, "conda": conda, "conda_file": conda_file, "python": section_mapping(python),
             "docker": section_mapping(docker), "spark": section_mapping(spark), "dockerfile": dockerfile, "build": build,
             "variables": variables, "environment_variables": environment_variables, "curated": curated,
-            "builder": builder, "verify": verify,
+            "builder": builder, "compression": compression, "verify": verify,
             "name": env_name, "version": version, "description": description, "tags": tags,
         }
         base_password = _pop_base_password(explicit)

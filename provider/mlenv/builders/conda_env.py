@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -75,40 +76,37 @@ def clean_record(data: dict, record: CondaRecord) -> bytes:
     return (json.dumps(cleaned, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def populate_group(root: Path, stage: Path, prefix: str, group: list[CondaRecord], installed: dict) -> None:
-    """A layer's tree: each package's files, hard-linked from the stage, and its cleaned record."""
-    env = root / prefix.lstrip("/")
+def populate_group(tree, stage: Path, prefix: str, group: list[CondaRecord], installed: dict) -> None:
+    """A layer's tree: each package's files, read from the stage when the tar is written, and its
+    cleaned record."""
+    env = prefix.lstrip("/")
     for record in group:
         files, data, meta_name = installed[record.name]
         for relative in files:
-            _link(stage / relative, env / relative)
-        (env / "conda-meta").mkdir(parents=True, exist_ok=True)
-        (env / "conda-meta" / meta_name).write_bytes(clean_record(data, record))
+            _add(tree, stage / relative, f"{env}/{relative}")
+        tree.add_dir(f"{env}/conda-meta")
+        tree.add_file(f"{env}/conda-meta/{meta_name}", clean_record(data, record))
 
 
-def populate_skeleton(root: Path, stage: Path, prefix: str, installed: dict) -> None:
+def populate_skeleton(tree, stage: Path, prefix: str, installed: dict) -> None:
     """The environment's own layer: `conda-meta/history` (empty: conda needs it to call the folder an
     environment) and any file rattler made that no package owns."""
-    env = root / prefix.lstrip("/")
-    (env / "conda-meta").mkdir(parents=True)
-    (env / "conda-meta" / "history").write_bytes(b"")
+    env = prefix.lstrip("/")
+    tree.add_dir(f"{env}/conda-meta")
+    tree.add_file(f"{env}/conda-meta/history", b"")
     owned = {f for files, _, _ in installed.values() for f in files}
     for path in sorted(stage.rglob("*")):
         relative = path.relative_to(stage).as_posix()
         if relative.startswith("conda-meta") or relative in owned or relative in RATTLER_MARKERS or path.is_dir() and not path.is_symlink():
             continue
-        _link(path, env / relative)
+        _add(tree, path, f"{env}/{relative}")
 
 
-def _link(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _add(tree, source: Path, path: str) -> None:
     if source.is_symlink():
-        os.symlink(os.readlink(source), target)
+        tree.add_symlink(path, os.readlink(source))
     else:
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
+        tree.add_file(path, source, executable=bool(source.stat().st_mode & 0o100))
 
 
 def staging_dir() -> Path:
@@ -118,22 +116,25 @@ def staging_dir() -> Path:
 
 
 def pack_environment(lock: CondaLock, rattler_records: list, archives: dict[str, Path], *, prefix: str,
-                     cached_layer: Callable, builder: str) -> list:
-    """Every layer of the conda environment: the skeleton first, then the package groups. A layer
-    already in the cache is reused; the environment is installed only if some layer is missing."""
+                     pack: Callable, builder: str) -> list:
+    """Every layer of the conda environment: the skeleton first, then the package groups, packed by
+    `pack` (oci/layers.py `pack_layers`). A layer already in the cache is reused; the environment is
+    installed only if some layer is missing."""
     from mlenv.builders.pip_layers import plan_layers
+    from mlenv.oci.layers import LayerJob
 
     groups = plan_layers(list(lock.records), CONDA_LAYER_BUDGET)
     stage = _LazyStage(rattler_records, archives, prefix)
     try:
         every = [r.sha256 for r in lock.records]
-        layers = [cached_layer(cache_key([builder, "conda-skeleton", prefix, every]), f"mlenv: conda environment {prefix}",
-                               lambda root: populate_skeleton(root, stage.path(), prefix, stage.installed()))]
+        jobs = [LayerJob(cache_key([builder, "conda-skeleton", prefix, every]), f"mlenv: conda environment {prefix}",
+                         lambda tree: populate_skeleton(tree, stage.path(), prefix, stage.installed()))]
         for group in groups:
             label = "mlenv: conda install " + " ".join(f"{r.name}={r.version}={r.build}" for r in group)
-            layers.append(cached_layer(layer_key(group, lock, prefix, builder), label,
-                                       lambda root, group=group: populate_group(root, stage.path(), prefix, group, stage.installed())))
-        return layers
+            jobs.append(LayerJob(layer_key(group, lock, prefix, builder), label,
+                                 lambda tree, group=group: populate_group(tree, stage.path(), prefix, group, stage.installed()),
+                                 weight=sum(r.size for r in group)))
+        return pack(jobs)
     finally:
         stage.remove()
 
@@ -144,13 +145,14 @@ class _LazyStage:
 
     def __init__(self, rattler_records: list, archives: dict[str, Path], prefix: str):
         self.records, self.archives, self.prefix = rattler_records, archives, prefix
-        self._path, self._installed = None, None
+        self._path, self._installed, self._lock = None, None, threading.Lock()
 
     def path(self) -> Path:
-        if self._path is None:
-            self._path = staging_dir()
-            install(self.records, self.archives, self._path, self.prefix)
-            self._installed = package_files(self._path)
+        with self._lock:  # layers are packed on several threads: the first to need it installs
+            if self._path is None:
+                path = staging_dir()
+                install(self.records, self.archives, path, self.prefix)
+                self._installed, self._path = package_files(path), path
         return self._path
 
     def installed(self) -> dict:
@@ -186,12 +188,14 @@ def solve_environment(request, base, base_store) -> tuple[CondaLock, list, Pytho
     return lock, records, None
 
 
-def pack_conda(lock: CondaLock, records: list, log) -> list:
+def pack_conda(lock: CondaLock, records: list, log, *, compressor=None) -> list:
     """Download (verified) and pack the solved environment into its layers."""
     from mlenv.definition.model import ENV_PREFIX
     from mlenv.identity.hashing import BUILDER_VERSION
-    from mlenv.oci.layers import cached_layer
+    from mlenv.oci.compression import GZIP
+    from mlenv.oci.layers import pack_layers
     from mlenv.resolve.conda_download import fetch_packages
 
     archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
-    return pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=cached_layer, builder=BUILDER_VERSION)
+    return pack_environment(lock, records, archives, prefix=ENV_PREFIX, builder=BUILDER_VERSION,
+                            pack=lambda jobs: pack_layers(jobs, compressor=compressor or GZIP))

@@ -12,6 +12,7 @@ from mlenv.builders.request import BuildRequest, ImageParts
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
 from mlenv.oci.base_image import python_facts, resolve_base
+from mlenv.oci.compression import compressor_for
 from mlenv.oci.store import open_base_store
 from mlenv.resolve.lock import Lock
 from mlenv.resolve.target import check_python
@@ -32,13 +33,13 @@ class DaemonlessBuilder:
         with ExitStack() as resources:
             resolved = resolve_environment(request, resources)
             lock, spec = resolved.lock, request.spec
-            layers, files = [], {}
+            layers, files, compressor = [], {}, compressor_for(spec.compression)
             if lock.conda is not None:  # a conda environment: it brings its own Python
                 from mlenv.builders.conda_env import pack_conda
 
-                layers = pack_conda(lock.conda, resolved.conda_records, request.log)
+                layers = pack_conda(lock.conda, resolved.conda_records, request.log, compressor=compressor)
             if lock.python is not None and (lock.wheels or lock.conda is None):
-                more, files = _pip_layers(request, lock, venv=lock.conda is None)
+                more, files = _pip_layers(request, lock, compressor, venv=lock.conda is None)
                 layers += more
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
             created = image_created(wheel_files=files.values(), conda_records=resolved.conda_records, base=resolved.base)
@@ -75,16 +76,16 @@ def _resolve_wheels(request: BuildRequest, python) -> list:
     return wheels
 
 
-def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> tuple[list, dict]:
-    """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
-    is the environment), then the wheels in their planned groups; and the wheel files by name."""
-    from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
+def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = True) -> tuple[list, dict]:
+    """The layers of the locked wheels (builders/pip_layers.py), packed on the worker pool; and the
+    wheel files by name."""
+    from mlenv.builders.pip_layers import overlap_warnings, pip_jobs, plan_layers
+    from mlenv.oci.layers import pack_layers
     from mlenv.resolve.wheel_download import fetch_wheels
 
-    python, wheels = lock.python, list(lock.wheels)
+    wheels = list(lock.wheels)
     files = fetch_wheels(wheels, request.index)
     groups = plan_layers(wheels)
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
-    layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in groups], files
+    return pack_layers(pip_jobs(groups, files, lock.python, venv=venv), compressor=compressor), files

@@ -1,8 +1,10 @@
 """The pip half of the daemonless builder: the venv skeleton and each wheel installed into the image's
 venv (ENV_PREFIX), packed as deterministic layers (oci/layers.py).
 
-Each wheel is installed with `installer` into a staging tree shaped like the image, then packed into a
-layer that depends only on the wheel's bytes, so a changed pin changes only its own layer.
+Each wheel is installed with `installer` into a layer's tree held in memory (oci/tree.py: the paths,
+the small files, and for big ones the wheel member to read again when the tar is written), so no
+staging tree is written to disk; the layer depends only on the wheel's bytes, so a changed pin
+changes only its own layer. Its tar is the one installing into a staging tree gave.
 
 Two wheels may ship the same file (a namespace package's `backports/__init__.py`). As in pip, the
 package installed later wins: inside a shared layer it overwrites the earlier one's file, and across
@@ -13,19 +15,25 @@ layer plan's. Identical files say nothing; different ones are a warning naming b
 from __future__ import annotations
 
 import configparser
+import io
 import os
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
+from installer.records import Hash, RecordEntry
+from installer.scripts import Script
 from installer.sources import WheelFile
+from installer.utils import Scheme, copyfileobj_with_hashing
 
 from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
-from mlenv.oci.layers import Layer, cached_layer
+from mlenv.oci.layers import LayerJob
+from mlenv.oci.tree import SMALL, LayerTree, ZipMember
 from mlenv.resolve.pip_lock import LockedWheel
 
 LAYER_BUDGET = 48  # our layers at most; Docker's overlay driver caps a whole image near 127
@@ -42,21 +50,26 @@ def plan_layers(wheels: list[LockedWheel], budget: int = LAYER_BUDGET) -> list[l
     return [[w] for w in sorted(alone, key=lambda w: w.name)] + [tail]
 
 
-def venv_layer(python_version: str, interpreter: str) -> Layer:
+def pip_jobs(groups: list[list[LockedWheel]], wheel_files: dict[str, Path], python, *, venv: bool = True) -> list[LayerJob]:
+    """The layers of the locked wheels, to pack (oci/layers.py `pack_layers`): the venv skeleton (not
+    for a conda environment, whose prefix is the environment), then the wheels in their planned groups."""
+    jobs = [venv_job(python.version, python.interpreter)] if venv else []
+    return jobs + [package_job(group, wheel_files, python.version) for group in groups]
+
+
+def venv_job(python_version: str, interpreter: str) -> LayerJob:
     """The venv skeleton: pyvenv.cfg and bin/python* pointing at the base image's interpreter."""
-    key = _key("venv", python_version, interpreter)
-    return cached_layer(key, f"mlenv: venv {ENV_PREFIX} on {interpreter}", lambda root: _write_venv(root, python_version, interpreter))
+    return LayerJob(_key("venv", python_version, interpreter), f"mlenv: venv {ENV_PREFIX} on {interpreter}",
+                    lambda tree: _write_venv(tree, python_version, interpreter))
 
 
-def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> Layer:
-    key = _key("packages", python_version, *(w.sha256 for w in group))
-    created_by = "mlenv: pip install " + " ".join(w.pin for w in group)
-
-    def populate(root: Path) -> None:
+def package_job(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> LayerJob:
+    def fill(tree: LayerTree) -> None:
         for wheel in group:
-            _install_wheel(wheel_files[wheel.name], root, python_version)
+            _install_wheel(wheel_files[wheel.name], tree, python_version)
 
-    return cached_layer(key, created_by, populate)
+    return LayerJob(_key("packages", python_version, *(w.sha256 for w in group)), "mlenv: pip install " + " ".join(w.pin for w in group),
+                    fill, weight=sum(w.size for w in group))
 
 
 def overlap_warnings(groups: list[list[LockedWheel]], wheel_files: dict[str, Path]) -> list[str]:
@@ -101,29 +114,68 @@ def _key(*parts: str) -> str:
     return cache_key([BUILDER_VERSION, *parts])
 
 
-def _write_venv(root: Path, python_version: str, interpreter: str) -> None:
-    env = root / ENV_PREFIX.lstrip("/")
-    (env / "bin").mkdir(parents=True)
-    (env / "lib" / f"python{python_version}" / "site-packages").mkdir(parents=True)
+def _write_venv(tree: LayerTree, python_version: str, interpreter: str) -> None:
+    env = ENV_PREFIX.lstrip("/")
+    tree.add_dir(f"{env}/bin")
+    tree.add_dir(f"{env}/lib/python{python_version}/site-packages")
     home = os.path.dirname(interpreter)
-    (env / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n")
+    tree.add_file(f"{env}/pyvenv.cfg", f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n".encode())
     for name in ("python", "python3", f"python{python_version}"):
-        os.symlink(interpreter, env / "bin" / name)
+        tree.add_symlink(f"{env}/bin/{name}", interpreter)
 
 
-def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:
-    env = root / ENV_PREFIX.lstrip("/")
-    site = env / "lib" / f"python{python_version}" / "site-packages"
+def _install_wheel(wheel: Path, tree: LayerTree, python_version: str) -> None:
+    site = f"{ENV_PREFIX}/lib/python{python_version}/site-packages"
     scheme = {
-        "purelib": str(site),
-        "platlib": str(site),
-        "scripts": str(env / "bin"),
-        "headers": str(env / "include" / "site" / f"python{python_version}"),
-        "data": str(env),
+        "purelib": site,
+        "platlib": site,
+        "scripts": f"{ENV_PREFIX}/bin",
+        "headers": f"{ENV_PREFIX}/include/site/python{python_version}",
+        "data": ENV_PREFIX,
     }
-    destination = SchemeDictionaryDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix",
-                                              overwrite_existing=True)  # a file another wheel of this layer shipped: the later wins
+    destination = _TreeDestination(scheme, interpreter=f"{ENV_PREFIX}/bin/python", script_kind="posix",
+                                   overwrite_existing=True, tree=tree, wheel=wheel)  # a file another wheel of this layer shipped: the later wins
     with WheelFile.open(wheel) as source, warnings.catch_warnings():
         # installer skips __pycache__ files some wheels ship (numpy does): exactly what we want
         warnings.filterwarnings("ignore", message="Skip installing .*__pycache__", category=RuntimeWarning)
         install(source, destination, additional_metadata={"INSTALLER": b"mlenv\n"})
+
+
+@dataclass
+class _TreeDestination(SchemeDictionaryDestination):
+    """installer's destination writing into a LayerTree instead of the file system: the same paths,
+    RECORD, INSTALLER and entry-point scripts (shebang and all) as installing into a folder."""
+
+    tree: LayerTree | None = None
+    wheel: Path | None = None
+
+    def write_to_fs(self, scheme: Scheme, path: str, stream, is_executable: bool) -> RecordEntry:
+        kept = _Kept(rereadable=isinstance(stream, zipfile.ZipExtFile))
+        digest, size = copyfileobj_with_hashing(stream, kept, self.hash_algorithm)
+        if kept.data is None:  # too big to keep: read again from the wheel when the tar is written
+            content = ZipMember(self.wheel, stream.name)
+        else:
+            content = bytes(kept.data)
+        self.tree.add_file(str(self._path_with_destdir(scheme, path)), content, size=size, executable=is_executable)
+        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
+
+    def write_script(self, name: str, module: str, attr: str, section) -> RecordEntry:
+        script_name, data = Script(name, module, attr, section).generate(self.interpreter, self.script_kind)
+        with io.BytesIO(data) as stream:
+            return self.write_to_fs(Scheme("scripts"), script_name, stream, is_executable=True)
+
+
+class _Kept:
+    """What a file's copy keeps: all of it up to SMALL bytes; past that nothing, if the file can be
+    read again from the wheel (a zip member), else all of it."""
+
+    def __init__(self, *, rereadable: bool):
+        self.data: bytearray | None = bytearray()
+        self.size, self.rereadable = 0, rereadable
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.data is not None:
+            self.data += chunk
+            if self.size > SMALL and self.rereadable:
+                self.data = None

@@ -29,7 +29,7 @@ from mlenv.definition.requirements import PipSpec, merge, parse_file, parse_line
 
 TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
-    "docker", "spark", "variables", "environment_variables", "platform", "curated", "builder", "verify", "$schema",
+    "docker", "spark", "variables", "environment_variables", "platform", "curated", "builder", "compression", "verify", "$schema",
 )
 PYTHON_FIELDS = ("version", "user_managed_dependencies", "interpreter_path", "conda_dependencies", "conda_dependencies_file")
 DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_path", "base_image_registry", "platform", "steps", "enabled", "shm_size", "arguments")
@@ -100,6 +100,7 @@ def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpe
         base_registry=_registry(docker.get("base_image_registry"), from_file),
         curated=_curated(data.get("curated")),
         builder=_builder(data.get("builder")),
+        compression=_compression(data.get("compression")),
         verify=_strings("verify", data.get("verify")),
         name=_text("name", data.get("name")),
         version=_text("version", data.get("version")),
@@ -376,6 +377,16 @@ def _builder(value: Any) -> str | None:
         return None
     if value not in ("oci", "docker"):
         raise SpecError("builder", "unknown builder", "use oci (daemonless, the default) or docker (a Docker engine builds it)", value)
+    return value
+
+
+def _compression(value: Any) -> str | None:
+    """`compression: zstd` asks for tar+zstd layers; gzip, the default, is the same as leaving it out
+    (and hashes the same)."""
+    if value is None or value == "gzip":
+        return None
+    if value != "zstd":
+        raise SpecError("compression", "unknown layer compression", "use zstd (smaller, faster; Docker 23+ and containerd 1.5+ pull it) or leave it out for gzip", value)
     return value
 
 

@@ -19,7 +19,7 @@ METADATA_FIELDS = ("name", "version", "description", "tags", "os_type", "inferen
 # The properties of an Environment resource: one list for the SDK (pulumi_mlenv) and the provider.
 # The definition's `name` is the property `env_name` (`name` is the Pulumi resource's own).
 METADATA_PROPERTIES = ("env_name", *METADATA_FIELDS[1:])
-DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
+DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "compression", "verify")
 # What kind of file the SDK read the definition from, when the rules treat it differently (a file the v1
 # SDK saved: its reserved name is metadata); the provider cannot tell from the fields alone.
 SOURCE_PROPERTY = "definition_source"
@@ -66,6 +66,7 @@ class EnvironmentSpec:
     base_registry: RegistryLogin = RegistryLogin()
     curated: str | None = None
     builder: str | None = None  # "oci" (daemonless) or "docker"; None: chosen from the definition
+    compression: str | None = None  # "zstd": the daemonless builder's layers as tar+zstd; None: gzip (not hashed)
     verify: tuple[str, ...] = ()  # commands run in the built image before it is tagged (not hashed)
     # metadata: never in the hash
     name: str = ""

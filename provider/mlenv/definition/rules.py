@@ -15,7 +15,7 @@ from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.definition.conda_file import exact_python, python_match_spec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
-from mlenv.definition.model import EnvironmentSpec
+from mlenv.definition.model import EnvironmentSpec, builder_of
 
 AZUREML_PREFIXES = ("azureml", "microsoft")  # Azure ML's curated environments
 RESERVED_PREFIXES = (*AZUREML_PREFIXES, "mlenv:")
@@ -38,7 +38,7 @@ def findings(spec: EnvironmentSpec, locked_versions: dict[str, str] | None = Non
     warning say what the lock will pick (see `mlenv.resolve.pip_lock.preview_versions`). `building`:
     asked by preview or a build, where what this release cannot build yet is an error, not a warning."""
     found = Findings(warnings=list(spec.notes))
-    for rule in (_name, _docker_definition, _build_context_exclusive, _dockerfile_exclusive, _user_managed, _os_type, _conda_file, _python_version, _registry_login, _dockerfile_size, _builder):
+    for rule in (_name, _docker_definition, _build_context_exclusive, _dockerfile_exclusive, _user_managed, _os_type, _conda_file, _python_version, _registry_login, _dockerfile_size, _builder, _compression):
         for problem in rule(spec):
             (found.warnings if isinstance(problem, SpecWarning) else found.errors).append(problem)
     for problem in _not_built_yet(spec):
@@ -174,6 +174,13 @@ def _registry_login(spec):
 def _dockerfile_size(spec):
     if spec.dockerfile and len(spec.dockerfile.encode()) > MAX_DOCKERFILE_BYTES:
         yield SpecError("dockerfile", f"is {len(spec.dockerfile.encode())} bytes, over the limit of {MAX_DOCKERFILE_BYTES}", "move large content into files of a build context and COPY them")
+
+
+def _compression(spec):
+    """zstd layers are the daemonless builder's: the Docker builder's layers are the engine's, gzipped."""
+    if spec.compression and builder_of(spec) == "docker":
+        yield SpecError("compression", "only the daemonless builder packs zstd layers; this definition is built by Docker",
+                        "remove compression, or build without Docker instructions (builder: oci)", spec.compression)
 
 
 def _builder(spec):

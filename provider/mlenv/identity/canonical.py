@@ -63,6 +63,7 @@ def canonical_definition(spec: EnvironmentSpec) -> dict:
         "spark": _spark(spec),
         "variables": dict(sorted(spec.variables.items())),
         "curated": spec.curated,
+        "compression": spec.compression,  # only when set: every definition without it keeps its hash
         "platform": spec.platform,
     }
     always = ("pip", "variables", "platform")
@@ -135,6 +136,7 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
         "variables": dict(sorted(spec.variables.items())),
         "curated": spec.curated,
         "builder": spec.builder,
+        "compression": spec.compression,
         "verify": list(spec.verify) or None,
     }
     return {k: v for k, v in out.items() if v is not None}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.digests import canonical_json, digest_of
-from mlenv.oci.mediatypes import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, TO_OCI
+from mlenv.oci.mediatypes import OCI_CONFIG, OCI_MANIFEST, TO_OCI
 
 if TYPE_CHECKING:
     from mlenv.oci.base_image import BaseImage
@@ -93,7 +93,7 @@ def build_manifest(base: BaseImage | None, config: bytes, layers: list[Layer], a
     base_layers = [{**layer, "mediaType": TO_OCI.get(layer["mediaType"], layer["mediaType"])} for layer in (base.layers if base else ())]
     for layer in base_layers:
         layer.pop("urls", None)
-    ours = [{"mediaType": OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size} for layer in layers]
+    ours = [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size} for layer in layers]
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,

@@ -1,25 +1,26 @@
 """The daemonless builder's pip layers: wheels installed like pip would, planned under a layer budget."""
 
 import hashlib
-import os
 import tarfile
 
-from mlenv.builders.pip_layers import _install_wheel, overlap_warnings, package_layer, plan_layers
+from mlenv.builders.pip_layers import _install_wheel, overlap_warnings, package_job, plan_layers
 from mlenv.definition.model import ENV_PREFIX
+from mlenv.oci.layers import pack_layers
+from mlenv.oci.tree import LayerTree
 from mlenv.resolve.pip_lock import LockedWheel
 from testbed.wheelmaker import make_wheel
 
 
 def test_wheel_installs_into_the_venv_with_scripts_pointing_at_it(tmp_path):
     wheel = make_wheel(tmp_path, "hello", "1.0", {"hello/__init__.py": "def main():\n    print('hi')\n"}, scripts={"hello": "hello:main"})
-    root = tmp_path / "root"
-    _install_wheel(wheel, root, "3.11")
-    env = root / ENV_PREFIX.lstrip("/")
-    assert (env / "lib/python3.11/site-packages/hello/__init__.py").exists()
-    assert (env / "lib/python3.11/site-packages/hello-1.0.dist-info/INSTALLER").read_text() == "mlenv\n"
-    script = (env / "bin" / "hello").read_text()
-    assert script.startswith(f"#!{ENV_PREFIX}/bin/python\n")
-    assert os.access(env / "bin" / "hello", os.X_OK)
+    tree = LayerTree()
+    _install_wheel(wheel, tree, "3.11")
+    env = ENV_PREFIX.lstrip("/")
+    assert tree.entries[f"{env}/lib/python3.11/site-packages/hello/__init__.py"].kind == "file"
+    assert tree.entries[f"{env}/lib/python3.11/site-packages/hello-1.0.dist-info/INSTALLER"].content == b"mlenv\n"
+    script = tree.entries[f"{env}/bin/hello"]
+    assert script.content.decode().startswith(f"#!{ENV_PREFIX}/bin/python\n")
+    assert script.executable
 
 
 def _wheel(name, size):
@@ -54,7 +55,7 @@ def _layer_file(layer, path):
 
 def test_identical_files_in_one_layer_are_one_file_and_no_warning(tmp_path):
     wheels, files = _namespace_wheels(tmp_path, "# namespace\n")
-    layer = package_layer(wheels, files, "3.11")  # both in one layer: installed into one tree
+    layer, = pack_layers([package_job(wheels, files, "3.11")])  # both in one layer: installed into one tree
     assert _layer_file(layer, "backports/__init__.py") == "# namespace\n"
     assert _layer_file(layer, "backports/beta.py") == "B = 1\n" and _layer_file(layer, "backports/alpha.py") == "A = 1\n"
     assert overlap_warnings([wheels], files) == []
@@ -62,7 +63,7 @@ def test_identical_files_in_one_layer_are_one_file_and_no_warning(tmp_path):
 
 def test_different_files_the_later_package_wins_with_a_warning_naming_both(tmp_path):
     wheels, files = _namespace_wheels(tmp_path, "# beta's own\n")
-    layer = package_layer(wheels, files, "3.11")
+    layer, = pack_layers([package_job(wheels, files, "3.11")])
     assert _layer_file(layer, "backports/__init__.py") == "# beta's own\n"
     assert overlap_warnings([[wheels[0]], [wheels[1]]], files) == [
         "backports-alpha==1.0 and backports-beta==1.0 both install backports/__init__.py with different content: "
@@ -75,3 +76,45 @@ def test_two_packages_with_one_console_script_name_are_an_overlap(tmp_path):
     wheels = [_wheel("one", 1), _wheel("two", 1)]
     assert overlap_warnings([wheels], {"one": one, "two": two}) == [
         "one==1 and two==1 both install bin/tool with different content: two==1's is kept (the later package wins, as in pip)"]
+
+
+# -- no staging tree: the tar is the one a staging tree gave ------------------------------------
+
+# Taken from the code before layers were filled in memory (installer into a staging folder, then
+# packed with gzip -6): the tar's digest (diff_id) and its gzip -6 digest, for the same wheels.
+STAGED = {
+    ("numpy",): ("sha256:47ad7c2930da915f8590ea04de38b3a50d8ba7fb04cc037f363a70a8d84fc482",
+                 "sha256:e69c30a4ad5a8a26af73e04fd2f66574a1dc6d2d1203a5870563fccc0c1f2cee"),
+    ("wheel", "tqdm", "tool"): ("sha256:511446a147dfa6db064030d433766f76b1bf27685ce53cafd42ebbe07e130ede",
+                                "sha256:60c3fcbdf3befdb8c9220f39ea25be9bf477c43cf4ef62d283b822d916f4f443"),
+}
+STAGED_VENV = "sha256:969bf483d28fb24a830c530d5218d5c9a86da50998ecb3b9ae340b901f62200d"
+
+
+def test_layers_are_byte_for_byte_the_tars_a_staging_tree_gave(wheelhouse, tmp_path):
+    from mlenv.builders.pip_layers import venv_job
+    from mlenv.oci.layers import gzip_to
+
+    tool = make_wheel(tmp_path, "tool", "1.0", {"tool/__init__.py": "def main(): pass\n", "tool-1.0.data/scripts/tool-sh": "#!python\nprint('hi')\n",
+                                               "tool-1.0.data/scripts/plain": "#!/bin/sh\necho\n"}, scripts={"tool": "tool:main"})
+    paths = {"numpy": wheelhouse / "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+             "wheel": wheelhouse / "wheel-0.45.1-py3-none-any.whl", "tqdm": wheelhouse / "tqdm-4.66.5-py3-none-any.whl", "tool": tool}
+    wheels = {n: LockedWheel(n, "1", p.name, p.as_uri(), hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size) for n, p in paths.items()}
+    for names, (diff_id, gzip6) in STAGED.items():
+        job = package_job([wheels[n] for n in names], paths, "3.11")
+        layer, = pack_layers([job])
+        tree = LayerTree()
+        job.fill(tree)
+        assert (layer.diff_id, gzip_to(tmp_path / "again.gz", tree.write_tar)[0]) == (diff_id, gzip6)
+    venv, = pack_layers([venv_job("3.11", "/usr/local/bin/python3.11")])
+    assert venv.diff_id == STAGED_VENV
+
+
+def test_big_members_are_read_again_from_the_wheel_not_kept(wheelhouse):
+    from mlenv.oci.tree import SMALL, ZipMember
+
+    tree = LayerTree()
+    _install_wheel(wheelhouse / "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", tree, "3.11")
+    files = [e for e in tree.entries.values() if e.kind == "file"]
+    assert all(isinstance(e.content, ZipMember) == (e.size > SMALL) for e in files)
+    assert sum(len(e.content) for e in files if isinstance(e.content, bytes)) < 0.2 * sum(e.size for e in files)

@@ -49,7 +49,8 @@ def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, di
     solved for the base image's glibc, installed on the host, the config extended to match; and the
     image's time, from those packages."""
     from mlenv.builders.conda_env import pack_conda, solve_environment
-    from mlenv.builders.pip_layers import package_layer, plan_layers
+    from mlenv.builders.pip_layers import pip_jobs, plan_layers
+    from mlenv.oci.layers import pack_layers
     from mlenv.resolve.pip_lock import resolve
     from mlenv.resolve.wheel_download import fetch_wheels
 
@@ -62,7 +63,7 @@ def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, di
     files = {}
     if wheels:
         files = fetch_wheels(wheels, request.index)
-        layers += [package_layer(group, files, python.version) for group in plan_layers(wheels)]
+        layers += pack_layers(pip_jobs(plan_layers(wheels), files, python, venv=False))
     lock = Lock(recipe.base.digest, python, tuple(wheels), conda)
     created = image_created(wheel_files=files.values(), conda_records=records, base=recipe.base)
     return lock, img.extended(config, layers, request.spec.variables, conda=True), layers, created
