@@ -8,6 +8,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from mlenv.builders.request import BuildRequest, ImageParts
+from mlenv.builders.bytecode import NONE, bytecode_decision
+from mlenv.builders.venv import venv_requirements
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
 from mlenv.oci.base_image import python_facts, resolve_base
@@ -24,6 +26,7 @@ class Resolved:
     base_store: object
     lock: Lock
     conda_records: list = field(default_factory=list)  # rattler's records, real URLs: for install only
+    compiler: object = None  # the host interpreter that compiles the wheels' bytecode (builders/bytecode.py)
 
 
 class DaemonlessBuilder:
@@ -37,7 +40,7 @@ class DaemonlessBuilder:
 
                 layers = pack_conda(lock.conda, resolved.conda_records, request.log)
             if lock.python is not None and (lock.wheels or lock.conda is None):
-                layers += _pip_layers(request, lock, venv=lock.conda is None)
+                layers += _pip_layers(request, lock, venv=lock.conda is None, compiler=resolved.compiler)
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
             return ImageParts(base=resolved.base, base_store=resolved.base_store, layers=tuple(layers), config=config, lock=lock,
                               resources=resources.pop_all())
@@ -60,19 +63,22 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
         python = python_facts(base, base_store)
         log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
         check_python(spec.python.version, python)
-    wheels = _resolve_wheels(request, python) if python and spec.pip.installs_anything else []
-    return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda), records)
+    pip = spec.pip if conda else venv_requirements(spec)  # a conda environment's pip is conda's
+    wheels = _resolve_wheels(request, python, pip) if python and pip.installs_anything else []
+    compiler = bytecode_decision(python.version, log) if wheels else None
+    bytecode = (compiler.version if compiler else NONE) if wheels else None
+    return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda, bytecode), records, compiler)
 
 
-def _resolve_wheels(request: BuildRequest, python) -> list:
+def _resolve_wheels(request: BuildRequest, python, pip) -> list:
     from mlenv.resolve.pip_lock import resolve
 
-    wheels = resolve(request.spec.pip, python, request.index)
+    wheels = resolve(pip, python, request.index)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
     return wheels
 
 
-def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list:
+def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True, compiler=None) -> list:
     """The layers of the locked wheels: the venv skeleton (not for a conda environment, whose prefix
     is the environment), then the wheels in their planned groups."""
     from mlenv.builders.pip_layers import overlap_warnings, package_layer, plan_layers, venv_layer
@@ -84,4 +90,4 @@ def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
     layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in groups]
+    return layers + [package_layer(group, files, python.version, compiler=compiler) for group in groups]

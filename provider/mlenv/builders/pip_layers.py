@@ -22,6 +22,8 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from mlenv.builders.bytecode import Compiler
+from mlenv.builders.venv import write_activate_scripts
 from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
@@ -48,15 +50,19 @@ def venv_layer(python_version: str, interpreter: str) -> Layer:
     return cached_layer(key, f"mlenv: venv {ENV_PREFIX} on {interpreter}", lambda root: _write_venv(root, python_version, interpreter))
 
 
-def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> Layer:
-    key = _key("packages", python_version, *(w.sha256 for w in group))
+def package_layer(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str, *, compiler: Compiler | None = None) -> Layer:
+    """A group's layer; with a compiler, its bytecode too (builders/bytecode.py), which the key names."""
+    key = _key("packages", python_version, *(w.sha256 for w in group), *([f"bytecode {compiler.version}"] if compiler else []))
     created_by = "mlenv: pip install " + " ".join(w.pin for w in group)
 
     def populate(root: Path) -> None:
         for wheel in group:
             _install_wheel(wheel_files[wheel.name], root, python_version)
+        if compiler:
+            site = f"{ENV_PREFIX}/lib/python{python_version}/site-packages"
+            compiler.compile(root / site.lstrip("/"), site)
 
-    return cached_layer(key, created_by, populate)
+    return cached_layer(key, created_by, populate, bytecode=compiler is not None)
 
 
 def overlap_warnings(groups: list[list[LockedWheel]], wheel_files: dict[str, Path]) -> list[str]:
@@ -109,6 +115,7 @@ def _write_venv(root: Path, python_version: str, interpreter: str) -> None:
     (env / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n")
     for name in ("python", "python3", f"python{python_version}"):
         os.symlink(interpreter, env / "bin" / name)
+    write_activate_scripts(env / "bin")
 
 
 def _install_wheel(wheel: Path, root: Path, python_version: str) -> None:

@@ -1,7 +1,7 @@
 """Deterministic layers: a tree packed into a tar.gz that depends only on its content.
 
 Sorted entries, PAX headers, mtime 0, uid/gid 0 with empty names, normalized modes, gzip header
-mtime 0, no __pycache__: the same tree gives the same layer digest on any machine. Built layers are
+mtime 0, no __pycache__ (but the bytecode a builder compiled deterministically): the same tree gives the same layer digest on any machine. Built layers are
 kept in the cache by a key their builder derives from what decides their bytes (builders/pip_layers.py).
 """
 
@@ -32,10 +32,11 @@ class Layer:
     created_by: str     # for the image history: what this layer holds
 
 
-def cached_layer(key: str, created_by: str, populate) -> Layer:
+def cached_layer(key: str, created_by: str, populate, *, bytecode: bool = False) -> Layer:
     """The layer `populate(root)` fills, packed once per key (a digest of everything that decides its
     bytes) and kept in the cache: a rebuild of the same lock writes no tar again. A cached entry is
-    checked (layer.json parses, the tar.gz has its digest) and rebuilt, with a warning, when damaged."""
+    checked (layer.json parses, the tar.gz has its digest) and rebuilt, with a warning, when damaged.
+    `bytecode`: the tree's __pycache__ folders are ours (builders/bytecode.py), so they are kept."""
     folder = cache_root() / "layers" / key
     found = _reuse(folder, created_by)
     if found:
@@ -43,7 +44,7 @@ def cached_layer(key: str, created_by: str, populate) -> Layer:
     with partial_dir(scratch_dir()) as stage:
         populate(stage)
         with partial_file(scratch_dir()) as (partial, _):
-            digest, diff_id, size = write_layer(stage, partial)
+            digest, diff_id, size = write_layer(stage, partial, bytecode=bytecode)
             folder.mkdir(parents=True, exist_ok=True)
             os.replace(partial, folder / "layer.tar.gz")
     write_atomically(folder / "layer.json", json.dumps({"digest": digest, "diff_id": diff_id, "size": size}).encode())
@@ -72,13 +73,13 @@ def _damaged(folder: Path, reason: str) -> None:
     return None
 
 
-def write_layer(root: Path, target: Path) -> tuple[str, str, int]:
+def write_layer(root: Path, target: Path, *, bytecode: bool = False) -> tuple[str, str, int]:
     """Pack root into a deterministic tar.gz; returns (digest, diff_id, compressed size)."""
     uncompressed = hashlib.sha256()
 
     def fill(gz) -> None:
         with tarfile.open(fileobj=_TeeWriter(gz, uncompressed), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for path in _walk_sorted(root):
+            for path in _walk_sorted(root, keep_pycache=bytecode):
                 _add(tar, root, path)
 
     digest, size = gzip_to(target, fill)
@@ -95,11 +96,11 @@ def gzip_to(target: Path, fill) -> tuple[str, int]:
     return "sha256:" + compressed.digest.hexdigest(), compressed.size
 
 
-def _walk_sorted(root: Path) -> list[Path]:
-    """Every entry below root (directories included, __pycache__ excluded), sorted by path."""
+def _walk_sorted(root: Path, *, keep_pycache: bool = False) -> list[Path]:
+    """Every entry below root (directories included, __pycache__ excluded unless kept), sorted by path."""
     found = []
     for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        dirnames[:] = [d for d in dirnames if keep_pycache or d != "__pycache__"]
         found += [Path(directory) / name for name in dirnames + filenames]
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 

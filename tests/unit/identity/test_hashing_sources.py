@@ -32,7 +32,7 @@ GOLDEN = {
     "requirements with includes, hashes, index, private wheel": (
         lambda: from_mapping({"image": BASE, "pip": "requirements.txt"}, base_dir=DEFINITIONS / "requirements"),
         "d5d1a3ae263b442b39fd26acd79ee0c5e2d47713e2e5b480d73e7bc2960c3cde"),
-    "azure ml v2": (lambda: load_file(DEFINITIONS / "azureml-v2" / "environment.yml"), "3151f0a8bcdd2d5af8cd5d9c6afea06f9fdfbc0ac542ea84d5438ff9b83029a5"),
+    "azure ml v2": (lambda: load_file(DEFINITIONS / "azureml-v2" / "environment.yml"), "1047719cf195d7b74b67de84a9633fbb36987c40045eb79a06bc285100bf75d6"),
     "docker steps and spark": (lambda: from_mapping({"image": BASE, "docker": {"steps": ["RUN apt-get install -y libgomp1", "ENV A=1"]},
                                                      "spark": {"repositories": ["https://maven.example/repo"],
                                                                "packages": [{"group": "com.example", "artifact": "features_2.12", "version": "1.0"}]}}),
