@@ -48,7 +48,8 @@ class Compiler:
         if not site.is_dir():
             return
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
-        done = subprocess.run([self.path, "-I", "-c", _COMPILE, str(site), image_site], env=env, capture_output=True, text=True)
+        # not -I: it would ignore PYTHONHASHSEED; the environment is ours alone, and cwd "/" keeps sys.path clean
+        done = subprocess.run([self.path, "-s", "-c", _COMPILE, str(site), image_site], env=env, cwd="/", capture_output=True, text=True)
         if done.returncode != 0:
             raise BuildError("bytecode", f"compiling bytecode with {self.path} failed", "report it with the saved log",
                              rule="generic.error", output=done.stderr)
