@@ -24,7 +24,8 @@ import httpx
 
 CACHE = Path(os.environ.get("MLENV_TEST_CACHE", Path.home() / ".cache" / "mlenv"))
 WHEELS = ["numpy==1.26.4", "requests==2.32.3", "six==1.16.0", "six==1.17.0", "tqdm==4.66.5", "idna==3.10",
-          "setuptools==75.8.0", "wheel==0.45.1"]  # the last two: build backends, so sdists build offline
+          "setuptools==75.8.0", "wheel==0.45.1",  # build backends, so sdists build offline
+          "pip==23.3.1", "pip==24.3.1"]  # the venv's pip: the newest, and the one the Azure ML fixtures pin
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import pulumi
 
@@ -23,6 +23,7 @@ class PythonSection:
     user_managed_dependencies: bool = False
     interpreter_path: Optional[str] = None
     conda_dependencies: Optional[Any] = None  # a conda environment.yml path, or its mapping
+    pip: Optional[Union[bool, str]] = None  # the venv's pip: None/True the newest, False none, "24.2" that version
 
 
 @dataclass

@@ -39,6 +39,6 @@ def test_build_json_then_cache_hit(tmp_path, base_image, index, build_cache):
     (tmp_path / "env.yml").write_text(f"image: {base_image}\npip: [six==1.16.0]\n")
     command = ["build", str(tmp_path / "env.yml"), "--registry", f"oci:{tmp_path / 'out'}", "--index-url", index.url, "--json"]
     first, second = (json.loads(run(*command, check=True).stdout) for _ in range(2))
-    assert first["cache_hit"] is False and first["packages"] == ["six==1.16.0"]
+    assert first["cache_hit"] is False and first["packages"] == ["pip==24.3.1", "six==1.16.0"]
     assert second["cache_hit"] is True and second["bytes_pushed"] == 0
     assert second["image_ref"] == first["image_ref"] == f"oci:{tmp_path / 'out'}@{first['digest']}"

@@ -100,10 +100,10 @@ def test_build_a_bare_requirements_file_and_a_bare_conda_file(tmp_path, base_ima
     (tmp_path / "environment.yml").write_text("channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - six==1.16.0\n")
     out = f"oci:{tmp_path / 'out'}"
     pip = built(str(tmp_path / "requirements.txt"), "--image", base_image, "--registry", out, "--index-url", index.url)
-    assert pip["packages"] == ["six==1.16.0", "tqdm==4.66.5"]
+    assert pip["packages"] == ["pip==24.3.1", "six==1.16.0", "tqdm==4.66.5"]
     done = run("build", str(tmp_path / "environment.yml"), "--registry", out, "--index-url", index.url, "--json", env={"MLENV_BASE_IMAGE": base_image})
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["packages"] == ["six==1.16.0"]
+    assert json.loads(done.stdout)["packages"] == ["pip==24.3.1", "six==1.16.0"]
 
 
 @pytest.mark.integration
@@ -118,7 +118,7 @@ def test_build_refuses_a_bare_file_without_a_base_image_before_anything_else(tmp
 def test_build_an_mlflow_model_folder_and_import_its_packages(tmp_path, registry, base_image, index, docker_engine):
     model = shutil.copytree(DEFINITIONS / "mlflow" / "sklearn-model", tmp_path / "model")
     result = built(str(model), "--image", base_image, "--registry", f"{registry.host}/envs/mlflow-model", "--index-url", index.url)
-    assert result["packages"] == ["certifi==2026.10.19.post1", "charset-normalizer==3.5.3", "idna==3.20", "requests==2.32.3",
+    assert result["packages"] == ["certifi==2026.10.19.post1", "charset-normalizer==3.5.3", "idna==3.20", "pip==24.3.1", "requests==2.32.3",
                                   "setuptools==75.8.0", "six==1.16.0", "tqdm==4.66.5", "urllib3==2.8.0", "wheel==0.45.1"], result["packages"]
     docker_engine.images.pull(result["image_ref"])
     output = docker_engine.containers.run(result["image_ref"], ["python", "-c", "import six, tqdm, requests; print(six.__version__)"], remove=True)
@@ -150,7 +150,7 @@ def test_the_v1_sdk_saved_folder_builds_as_saved(tmp_path, base_image, index):
     (saved / "azureml_environment.json").write_text(json.dumps(data, indent=4))
     assert run("validate", "--offline", str(saved)).returncode == 0
     by_folder = built(str(saved), "--registry", f"oci:{tmp_path / 'out'}", "--index-url", index.url)
-    assert by_folder["packages"] == ["six==1.16.0", "tqdm==4.66.5"]
+    assert by_folder["packages"] == ["pip==23.3.1", "six==1.16.0", "tqdm==4.66.5"]  # the conda file's pip=23.3.1, applied
     by_file = built(str(saved / "azureml_environment.json"), "--registry", f"oci:{tmp_path / 'out'}", "--index-url", index.url)
     assert by_file["cache_hit"] is True and by_file["definition_hash"] == by_folder["definition_hash"]
 

@@ -81,7 +81,7 @@ def test_private_index_with_wrong_password_is_diagnosed_and_the_password_never_s
 def test_private_index_with_the_right_password_resolves(registry, base_image, private_index):
     url = private_index.url.replace("http://", "http://reader:right-pass@")
     result = build(from_mapping({"image": base_image, "pip": ["six==1.16.0"]}), f"{registry.host}/envs/private-index", index=IndexSettings(index_url=url))
-    assert result.packages == ["six==1.16.0"]
+    assert result.packages == ["pip==24.3.1", "six==1.16.0"]
 
 
 def test_push_with_wrong_credentials(auth_registry, base_image, index_settings):

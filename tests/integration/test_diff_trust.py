@@ -32,17 +32,17 @@ def conda_env(dependencies: str, channels: str = "conda-forge") -> str:
     return f"channels: [{channels}]\ndependencies: [{dependencies}, {{pip: [six==1.16.0]}}]\n"
 
 
-def test_a_conda_pip_pin_change_shows_and_keeps_the_hash(tmp_path):
-    """The pin is not applied, so the image and the hash stay (published hashes of files that pin
-    pip, such as the Azure ML golden, do not move), and the diff says exactly that."""
-    for packages in ("python=3.11, numpy=1.26", "python=3.11"):
+def test_a_conda_pip_pin_change_rebuilds_and_says_so(tmp_path):
+    """The pin is applied (conda's pip, or the venv's pip of a file with no conda packages), so it is
+    hashed: the diff shows it as a rebuild, in the terms of the section that applies it."""
+    for packages, line in (("python=3.11, numpy=1.26", "  conda: pip 23.0.* → 24.2.*"), ("python=3.11", "  python: Python pip: ==23.0.* → ==24.2.*")):
         old = write(tmp_path / "a" / "environment.yml", conda_env(f"{packages}, pip=23.0"))
         new = write(tmp_path / "b" / "environment.yml", conda_env(f"{packages}, pip=24.2"))
         done = run("diff", "--image", BASE, "--exit-code", str(old), str(new))
         lines = done.stdout.splitlines()
-        assert done.returncode == 0 and "no rebuild" in lines[0], done.stdout + done.stderr
-        assert lines[1:] == ["  conda: pip 23.0.* → 24.2.* (no rebuild: the pin is not applied, the image's pip comes from the channel or base image)"]
-        assert run("hash", "--image", BASE, str(old)).stdout == run("hash", "--image", BASE, str(new)).stdout
+        assert done.returncode == 1 and "rebuild" in lines[0] and "no rebuild" not in lines[0], done.stdout + done.stderr
+        assert lines[1:] == [line]
+        assert run("hash", "--image", BASE, str(old)).stdout != run("hash", "--image", BASE, str(new)).stdout
 
 
 def test_bare_pip_and_no_pip_are_no_change(tmp_path):

@@ -1,5 +1,6 @@
-"""One lock hash, whichever builder built the image: the documented formula (docs/HASHING.md), in the
-manifest annotation and in the config label of daemonless and Docker-built images alike."""
+"""The lock hash, one formula whichever builder built the image (docs/HASHING.md; the daemonless
+builder adds who compiled its bytecode), in the manifest annotation and in the config label of
+daemonless and Docker-built images alike."""
 
 from __future__ import annotations
 
@@ -23,29 +24,31 @@ def identity_of(registry, repository: str, digest: str) -> tuple[dict, dict]:
     return manifest["annotations"], config["config"]["Labels"]
 
 
-def documented_lock_hash(base_digest: str | None, python: str | None, wheels: list[list[str]]) -> str:
-    """docs/HASHING.md: sha256 over the base digest, the Python version and each wheel's name,
-    version, file name and sha256, as canonical JSON."""
-    payload = {"base": base_digest, "python": python, "wheels": wheels}
+def documented_lock_hash(base_digest: str | None, python: str | None, wheels: list[list[str]], bytecode: str | None = None) -> str:
+    """docs/HASHING.md: sha256 over the base digest, the Python version, each wheel's name, version,
+    file name and sha256, and (daemonless) who compiled the bytecode, as canonical JSON."""
+    payload = {"base": base_digest, "python": python, "wheels": wheels, **({"bytecode": bytecode} if bytecode else {})}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def test_both_builders_give_the_same_lock_hash_for_the_same_wheels(registry, base_image, index_settings, wheelhouse, docker_engine):
+def test_both_builders_lock_the_same_wheels_and_the_daemonless_one_its_bytecode(registry, base_image, index_settings, wheelhouse, docker_engine):
+    from mlenv.builders.bytecode import find_compiler
+
     definition = {"image": base_image, "pip": ["six==1.16.0"]}
     daemonless = build(from_mapping(definition), f"{registry.host}/envs/lock-oci", index=index_settings)
     docker = build(from_mapping({**definition, "builder": "docker"}), f"{registry.host}/envs/lock-docker", index=index_settings)
     assert not daemonless.cache_hit and not docker.cache_hit
     assert daemonless.definition_hash != docker.definition_hash  # two images...
-    assert daemonless.lock_hash == docker.lock_hash  # ...one lock
+    assert daemonless.packages == docker.packages == ["pip==24.3.1", "six==1.16.0"]  # ...the same wheels
 
-    wheel = wheelhouse / "six-1.16.0-py2.py3-none-any.whl"
-    for result, repository in ((daemonless, "envs/lock-oci"), (docker, "envs/lock-docker")):
+    wheels = [[name, version, file.name, hashlib.sha256(file.read_bytes()).hexdigest()]
+              for name, version, file in (("pip", "24.3.1", wheelhouse / "pip-24.3.1-py3-none-any.whl"), ("six", "1.16.0", wheelhouse / "six-1.16.0-py2.py3-none-any.whl"))]
+    for result, repository, bytecode in ((daemonless, "envs/lock-oci", find_compiler("3.11").version), (docker, "envs/lock-docker", None)):
         annotations, labels = identity_of(registry, repository, result.digest)
         assert labels["dev.mlenv.lock-hash"] == annotations["dev.mlenv.lock-hash"] == result.lock_hash
         assert labels["dev.mlenv.definition-hash"] == annotations["dev.mlenv.definition-hash"] == result.definition_hash
         base_digest = annotations["org.opencontainers.image.base.digest"]
-        wheels = [["six", "1.16.0", wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest()]]
-        assert result.lock_hash == documented_lock_hash(base_digest, "3.11", wheels)
+        assert result.lock_hash == documented_lock_hash(base_digest, "3.11", wheels, bytecode)
         assert build(from_mapping({**definition, **({"builder": "docker"} if result is docker else {})}), f"{registry.host}/{repository}",
                      index=index_settings).lock_hash == result.lock_hash  # a cache hit reads it back
 

@@ -33,7 +33,7 @@ def test_private_wheel_constraints_and_hashes_build(tmp_path, registry, base_ima
         f"./wheels/{wheel.name}\n")
     spec = from_mapping({"image": base_image, "pip": "requirements.txt"}, base_dir=tmp_path)
     result = build(spec, f"{registry.host}/envs/private-wheel", index=index_settings)
-    assert result.packages == ["acme-features==0.3.1", "six==1.16.0", "tqdm==4.66.5"]
+    assert result.packages == ["acme-features==0.3.1", "pip==24.3.1", "six==1.16.0", "tqdm==4.66.5"]
     manifest = httpx.get(f"{registry.url}/v2/envs/private-wheel/manifests/{result.digest}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
     assert json.loads(manifest["annotations"]["dev.mlenv.packages"]) == result.packages
 

@@ -54,9 +54,9 @@ def test_azureml_v1_saved_directory_validates(tmp_path):
     assert done.returncode == 0, done.stdout
     assert "error" not in done.stdout and "unknown field" not in done.stdout
     hashed = run("hash", str(saved / "azureml_environment.json"))
-    same = write(tmp_path / "same.yml", "image: registry.example/azureml/openmpi4.1.0-ubuntu22.04:20240506.v1\npython: {version: '3.11'}\n"
+    same = write(tmp_path / "same.yml", "image: registry.example/azureml/openmpi4.1.0-ubuntu22.04:20240506.v1\npython: {version: '3.11', pip: '23.3.1.*'}\n"
                                          "pip: [six==1.16.0, tqdm==4.66.5]\nvariables: {EXAMPLE_ENV_VAR: EXAMPLE_VALUE}\n")
-    assert hashed.returncode == 0 and hashed.stdout == run("hash", str(same)).stdout  # conda_dependencies.yml beside it was read
+    assert hashed.returncode == 0 and hashed.stdout == run("hash", str(same)).stdout  # conda_dependencies.yml beside it was read (its pip=23.3.1 too)
 
 
 def test_diff_says_tag_to_digest_for_a_registry_with_a_port(tmp_path):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from mlenv.builders.created import image_created
 from mlenv.builders.request import BuildRequest, ImageParts
+from mlenv.builders.bytecode import NONE, bytecode_decision
+from mlenv.builders.venv import venv_requirements
 from mlenv.definition.reference import parse_reference
 from mlenv.oci import image as img
 from mlenv.oci.base_image import python_facts, resolve_base
@@ -26,6 +28,7 @@ class Resolved:
     base_store: object
     lock: Lock
     conda_records: list = field(default_factory=list)  # rattler's records, real URLs: for install only
+    compiler: object = None  # the host interpreter that compiles the wheels' bytecode (builders/bytecode.py)
 
 
 class DaemonlessBuilder:
@@ -39,7 +42,7 @@ class DaemonlessBuilder:
 
                 layers = pack_conda(lock.conda, resolved.conda_records, request.log, compressor=compressor)
             if lock.python is not None and (lock.wheels or lock.conda is None):
-                more, files = _pip_layers(request, lock, compressor, venv=lock.conda is None)
+                more, files = _pip_layers(request, lock, compressor, venv=lock.conda is None, compiler=resolved.compiler)
                 layers += more
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
             created = image_created(wheel_files=files.values(), conda_records=resolved.conda_records, base=resolved.base)
@@ -64,21 +67,24 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
         python = python_facts(base, base_store)
         log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
         check_python(spec.python.version, python)
-    wheels = _resolve_wheels(request, python) if python and spec.pip.installs_anything else []
-    return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda), records)
+    pip = spec.pip if conda else venv_requirements(spec)  # a conda environment's pip is conda's
+    wheels = _resolve_wheels(request, python, pip) if python and pip.installs_anything else []
+    compiler = bytecode_decision(python.version, log) if wheels else None
+    bytecode = (compiler.version if compiler else NONE) if wheels else None
+    return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda, bytecode), records, compiler)
 
 
-def _resolve_wheels(request: BuildRequest, python) -> list:
+def _resolve_wheels(request: BuildRequest, python, pip) -> list:
     from mlenv.resolve.pip_lock import resolve
 
-    wheels = resolve(request.spec.pip, python, request.index)
+    wheels = resolve(pip, python, request.index)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
     return wheels
 
 
-def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = True) -> tuple[list, dict]:
-    """The layers of the locked wheels (builders/pip_layers.py), packed on the worker pool; and the
-    wheel files by name."""
+def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = True, compiler=None) -> tuple[list, dict]:
+    """The layers of the locked wheels (builders/pip_layers.py; with a compiler, their bytecode), packed
+    on the worker pool; and the wheel files by name."""
     from mlenv.builders.pip_layers import overlap_warnings, pip_jobs, plan_layers
     from mlenv.oci.layers import pack_layers
     from mlenv.resolve.wheel_download import fetch_wheels
@@ -88,4 +94,4 @@ def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = T
     groups = plan_layers(wheels)
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
-    return pack_layers(pip_jobs(groups, files, lock.python, venv=venv), compressor=compressor), files
+    return pack_layers(pip_jobs(groups, files, lock.python, venv=venv, compiler=compiler), compressor=compressor), files

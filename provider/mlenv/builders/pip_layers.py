@@ -29,6 +29,8 @@ from installer.scripts import Script
 from installer.sources import WheelFile
 from installer.utils import Scheme, copyfileobj_with_hashing
 
+from mlenv.builders.bytecode import Compiler
+from mlenv.builders.venv import activate_scripts
 from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
@@ -50,11 +52,12 @@ def plan_layers(wheels: list[LockedWheel], budget: int = LAYER_BUDGET) -> list[l
     return [[w] for w in sorted(alone, key=lambda w: w.name)] + [tail]
 
 
-def pip_jobs(groups: list[list[LockedWheel]], wheel_files: dict[str, Path], python, *, venv: bool = True) -> list[LayerJob]:
+def pip_jobs(groups: list[list[LockedWheel]], wheel_files: dict[str, Path], python, *, venv: bool = True,
+             compiler: Compiler | None = None) -> list[LayerJob]:
     """The layers of the locked wheels, to pack (oci/layers.py `pack_layers`): the venv skeleton (not
     for a conda environment, whose prefix is the environment), then the wheels in their planned groups."""
     jobs = [venv_job(python.version, python.interpreter)] if venv else []
-    return jobs + [package_job(group, wheel_files, python.version) for group in groups]
+    return jobs + [package_job(group, wheel_files, python.version, compiler=compiler) for group in groups]
 
 
 def venv_job(python_version: str, interpreter: str) -> LayerJob:
@@ -63,13 +66,18 @@ def venv_job(python_version: str, interpreter: str) -> LayerJob:
                     lambda tree: _write_venv(tree, python_version, interpreter))
 
 
-def package_job(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str) -> LayerJob:
+def package_job(group: list[LockedWheel], wheel_files: dict[str, Path], python_version: str, *, compiler: Compiler | None = None) -> LayerJob:
+    """A group's layer; with a compiler, its bytecode too (builders/bytecode.py), which the key names."""
+    site = f"{ENV_PREFIX}/lib/python{python_version}/site-packages"
+
     def fill(tree: LayerTree) -> None:
         for wheel in group:
             _install_wheel(wheel_files[wheel.name], tree, python_version)
+        if compiler:
+            compiler.compile_tree(tree, site)
 
-    return LayerJob(_key("packages", python_version, *(w.sha256 for w in group)), "mlenv: pip install " + " ".join(w.pin for w in group),
-                    fill, weight=sum(w.size for w in group))
+    key = _key("packages", python_version, *(w.sha256 for w in group), *([f"bytecode {compiler.version}"] if compiler else []))
+    return LayerJob(key, "mlenv: pip install " + " ".join(w.pin for w in group), fill, weight=sum(w.size for w in group))
 
 
 def overlap_warnings(groups: list[list[LockedWheel]], wheel_files: dict[str, Path]) -> list[str]:
@@ -122,6 +130,8 @@ def _write_venv(tree: LayerTree, python_version: str, interpreter: str) -> None:
     tree.add_file(f"{env}/pyvenv.cfg", f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {interpreter}\n".encode())
     for name in ("python", "python3", f"python{python_version}"):
         tree.add_symlink(f"{env}/bin/{name}", interpreter)
+    for name, text in activate_scripts().items():
+        tree.add_file(f"{env}/bin/{name}", text.encode())
 
 
 def _install_wheel(wheel: Path, tree: LayerTree, python_version: str) -> None:

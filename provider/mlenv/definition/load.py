@@ -24,6 +24,7 @@ from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_fil
 from mlenv.definition.build_context import BuildContext, hash_context
 from mlenv.diagnostics.errors import SpecError, unknown_field
 from mlenv.definition.reference import has_registry_host
+from mlenv.definition.venv_pip import pip_setting
 from mlenv.definition.model import METADATA_FIELDS, TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
 from mlenv.definition.requirements import PipSpec, merge, parse_file, parse_lines
 
@@ -31,7 +32,7 @@ TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
     "docker", "spark", "variables", "environment_variables", "platform", "curated", "builder", "compression", "verify", "$schema",
 )
-PYTHON_FIELDS = ("version", "user_managed_dependencies", "interpreter_path", "conda_dependencies", "conda_dependencies_file")
+PYTHON_FIELDS = ("version", "user_managed_dependencies", "interpreter_path", "pip", "conda_dependencies", "conda_dependencies_file")
 DOCKER_FIELDS = ("base_image", "base_dockerfile", "build_context", "dockerfile_path", "base_image_registry", "platform", "steps", "enabled", "shm_size", "arguments")
 BUILD_FIELDS = ("path", "dockerfile_path", "template_files")
 REGISTRY_FIELDS = ("address", "username", "password")
@@ -317,7 +318,7 @@ def _python(python: dict, conda: CondaSpec | None) -> PythonSection:
     interpreter = python.get("interpreter_path")
     if interpreter is not None and (not isinstance(interpreter, str) or not interpreter.startswith("/")):
         raise SpecError("python.interpreter_path", "must be an absolute path inside the image", "write interpreter_path: /usr/bin/python3", interpreter)
-    return PythonSection(version.strip() if version else _conda_python(conda), managed, interpreter)
+    return PythonSection(version.strip() if version else _conda_python(conda), managed, interpreter, pip_setting(python.get("pip"), conda))
 
 
 def _conda_python(conda: CondaSpec | None) -> str | None:

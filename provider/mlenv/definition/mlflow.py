@@ -6,7 +6,7 @@ The folder's environment is the one MLflow itself would recreate: the python_fun
 names the files (`virtualenv` first, as MLflow 2's default environment manager does, then `conda`),
 and a folder with only `requirements.txt` runs on the flavor's `python_version`. A python_env.yaml
 means: that Python, then `build_dependencies` and `dependencies` installed with pip; `pip` itself
-is dropped there, as from a conda file (the builder installs the packages, not pip). Python versions
+is dropped there (the builder installs the packages, and the venv gets the newest pip). Python versions
 are read as written (`python: 3.10` is the text "3.10", not YAML's number 3.1). The base image comes
 from --image / $MLENV_BASE_IMAGE (in Pulumi, `image=`): MLflow names none.
 """

@@ -33,6 +33,7 @@ class PythonSection:
     version: str | None = None  # "3.11": the interpreter the environment needs (from python.version or conda)
     user_managed_dependencies: bool = False  # bring your own container: nothing is installed
     interpreter_path: str | None = None
+    pip: bool | str = True  # the venv's pip: the newest (True), none (False) or a specifier ("==24.2")
 
 
 @dataclass(frozen=True)

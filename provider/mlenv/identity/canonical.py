@@ -54,7 +54,7 @@ def canonical_definition(spec: EnvironmentSpec) -> dict:
         "build": _build(spec),
         "steps": list(spec.steps),
         "python": _python(spec),
-        "conda": {"channels": list(spec.conda.channels), "packages": sorted(spec.conda.packages)} if spec.conda and spec.conda.packages else None,
+        "conda": {"channels": list(spec.conda.channels), "packages": sorted(_conda_packages(spec))} if spec.conda and spec.conda.packages else None,
         "pip": sorted(canonical_requirement(r) for r in pip.requirements),
         "pip_hashes": {name: sorted(values) for name, values in sorted(pip.hashes)},
         "pip_constraints": sorted(canonical_requirement(r) for r in pip.constraints),
@@ -81,7 +81,19 @@ def _build(spec: EnvironmentSpec) -> dict | None:
 def _python(spec: EnvironmentSpec) -> dict:
     python = spec.python
     return {k: v for k, v in (("version", python.version), ("user_managed_dependencies", python.user_managed_dependencies or None),
-                              ("interpreter_path", python.interpreter_path)) if v is not None}
+                              ("interpreter_path", python.interpreter_path), ("pip", _pip_setting(python.pip))) if v is not None}
+
+
+def _pip_setting(pip: bool | str) -> bool | str | None:
+    """The venv's pip: left out when it is the default (the newest), so existing hashes stay."""
+    if pip is True:
+        return None
+    return pip if pip is False else str(SpecifierSet(",".join(_canonical_specifier(s) for s in SpecifierSet(pip))))
+
+
+def _conda_packages(spec: EnvironmentSpec) -> list[str]:
+    """The conda packages, and conda's pip when it is pinned (`pip=24.2`: the solver applies it)."""
+    return [*spec.conda.packages, *([spec.conda.pip_spec] if spec.conda.pip_spec else [])]
 
 
 def _index(spec: EnvironmentSpec) -> dict:
@@ -146,7 +158,7 @@ def _conda_mapping(spec: EnvironmentSpec) -> dict | None:
     if not spec.conda or not spec.conda.packages:
         return None
     python = [python_match_spec(v) for v in spec.conda.python_specs]
-    return {"channels": list(spec.conda.channels), "dependencies": [*python, *spec.conda.packages]}
+    return {"channels": list(spec.conda.channels), "dependencies": [*python, *_conda_packages(spec)]}
 
 
 def _pip_lines(spec: EnvironmentSpec) -> list[str]:

@@ -48,7 +48,7 @@ def compare(old: EnvironmentSpec, new: EnvironmentSpec) -> Report:
     before, after = canonical_definition(old), canonical_definition(new)
     touched = DeepDiff(before, after, ignore_order=False).affected_root_keys
     changes = [c for key in sorted(touched, key=_section_order) for c in _describe(key, before.get(key), after.get(key), old, new)]
-    changes += _unbuilt_pip_pin(old, new) + _metadata(old, new)
+    changes += _metadata(old, new)
     return Report(definition_hash(old), definition_hash(new), tuple(changes))
 
 
@@ -106,18 +106,6 @@ def _channels_of(spec: EnvironmentSpec, section: dict) -> list[str]:
     return list(spec.conda.channels) if spec.conda else section["channels"]
 
 
-def _unbuilt_pip_pin(old: EnvironmentSpec, new: EnvironmentSpec) -> list[Change]:
-    """A changed `pip=` pin in a conda file. The pin is not applied (a conda environment gets the
-    channel's current pip; without conda packages the base image's pip is used), so it is not in the
-    hash and does not rebuild (hashing it would move published hashes of files that pin pip): shown,
-    so a reviewer is not told "no changes" about a line that changed."""
-    pins = [spec.conda.pip_spec if spec.conda else None for spec in (old, new)]
-    if pins[0] == pins[1]:
-        return []
-    text = " → ".join(_version_text(_conda_name(p)[1]) if p else "(any)" for p in pins)
-    return [Change("conda", "changed", f"pip {text} (no rebuild: the pin is not applied, the image's pip comes from the channel or base image)")]
-
-
 def _conda_name(spec: str) -> tuple[str, str]:
     found = _CONDA_NAME.match(spec)
     return (found[1], found[2]) if found else (spec, "")
@@ -157,7 +145,12 @@ def _variables(key, before, after, *_specs) -> list[Change]:
 
 def _python(key, before, after, *_specs) -> list[Change]:
     before, after = before or {}, after or {}
-    return [Change("python", "changed", f"Python {field.replace('_', ' ')}: {before.get(field, '(base image)')} → {after.get(field, '(base image)')}")
+    unset = {"pip": "(the newest)"}  # the venv's pip when python.pip is not set
+
+    def shown(section: dict, field: str) -> str:
+        value = section.get(field, unset.get(field, "(base image)"))
+        return json.dumps(value) if isinstance(value, bool) else str(value)
+    return [Change("python", "changed", f"Python {field.replace('_', ' ')}: {shown(before, field)} → {shown(after, field)}")
             for field in sorted(before.keys() | after.keys()) if before.get(field) != after.get(field)]
 
 

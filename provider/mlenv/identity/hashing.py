@@ -7,8 +7,8 @@ from mlenv.identity.canonical import canonical_definition
 from mlenv.definition.model import EnvironmentSpec, builder_of
 
 # Bumped whenever the builder would produce a different image from the same definition.
-BUILDER_VERSION = "mlenv-oci/1"
-DOCKER_BUILDER_VERSION = "mlenv-docker/1"
+BUILDER_VERSION = "mlenv-oci/2"
+DOCKER_BUILDER_VERSION = "mlenv-docker/2"
 TAG_PREFIX = "mlenv-"
 
 

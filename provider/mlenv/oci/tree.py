@@ -67,6 +67,15 @@ class LayerTree:
                 else:
                     self.add_file(relative, path, executable=bool(path.stat().st_mode & 0o100))
 
+    def read(self, entry: Entry) -> bytes:
+        """A file entry's content, wherever it is kept."""
+        if isinstance(entry.content, bytes):
+            return entry.content
+        if isinstance(entry.content, ZipMember):
+            with zipfile.ZipFile(entry.content.archive) as archive:
+                return archive.read(entry.content.name)
+        return Path(entry.content).read_bytes()
+
     def _put(self, path: str, entry: Entry) -> None:
         path = PurePosixPath(path).as_posix().lstrip("/")
         for parent in reversed(PurePosixPath(path).parents[:-1]):

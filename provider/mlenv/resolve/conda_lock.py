@@ -58,9 +58,9 @@ class CondaLock:
 
 def solve_specs(conda: CondaSpec, python_version: str | None = None) -> list[str]:
     """The match specs handed to the solver: python (the definition's pin), the packages, and pip
-    when the environment has a pip section or lists pip (so `pip install` works in the image)."""
+    (as pinned, `pip=24.2`) when the environment has a pip section or lists pip (so `pip install` works in the image)."""
     python = [python_match_spec(v) for v in conda.python_specs] or ([f"python={python_version}"] if python_version else ["python"])
-    extra = ["pip"] if conda.pip_lines or conda.wants_pip else []
+    extra = [conda.pip_spec or "pip"] if conda.pip_lines or conda.wants_pip else []  # a pin is applied by the solver
     return [*python, *conda.packages, *extra]
 
 

@@ -25,6 +25,7 @@ class Lock:
     python: PythonFacts | None     # None: nothing installed by mlenv (user-managed, or a Dockerfile)
     wheels: tuple[LockedWheel, ...] = ()
     conda: CondaPart | None = None  # left out of the hash when None, so pip-only lock hashes stay put
+    bytecode: str | None = None    # who compiled the wheels' bytecode ("CPython 3.11.7", or "none"); None: not this builder's business
 
     @property
     def packages(self) -> list[str]:
@@ -41,4 +42,6 @@ def lock_hash(lock: Lock) -> str:
     }
     if lock.conda is not None:
         payload["conda"] = lock.conda.identity()
+    if lock.bytecode is not None:  # the compiler's exact version can change the layers' bytes
+        payload["bytecode"] = lock.bytecode
     return sha256_hex(canonical_json(payload, ensure_ascii=True))

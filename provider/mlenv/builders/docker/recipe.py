@@ -172,10 +172,11 @@ def _generated(request, base, store, context: Path) -> tuple[str, list, dict, ob
     if python:
         check_python(spec.python.version, python)
     if install:
+        from mlenv.builders.venv import venv_requirements
         from mlenv.resolve.pip_lock import resolve
         from mlenv.resolve.wheel_download import fetch_wheels
 
-        wheels = resolve(spec.pip, python, request.index)
+        wheels = resolve(venv_requirements(spec), python, request.index)  # the venv's pip locked, as the daemonless builder does
         request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
         files = fetch_wheels(wheels, request.index)
         groups = _wheel_groups(wheels, files, context)
