@@ -135,7 +135,8 @@ def _build(args) -> int:
     spec = _load(args, args.file)
     _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    result = build(spec, args.registry, registry_credentials(), index_settings(args.index_url), log=log)
+    index = index_settings(args.index_url) if args.index_url else None  # None: read from the environment when a build needs it
+    result = build(spec, args.registry, registry_credentials(), index, log=log)
     if args.json:
         print(json.dumps({**result.outputs(), "seconds": round(result.seconds, 3)}, indent=2))
     else:

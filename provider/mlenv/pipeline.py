@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from mlenv.builders.request import BuildRequest
 from mlenv.cache import warnings_to
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.definition.reference import parse_repository
@@ -22,8 +21,11 @@ from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.oci import image as img
 from mlenv.oci.auth import Credentials
 from mlenv.oci.store import open_store
-from mlenv.resolve.index import IndexSettings
 from mlenv.settings import index_settings
+
+if TYPE_CHECKING:  # a cache hit imports neither the builders nor the resolve stage
+    from mlenv.builders.request import BuildRequest
+    from mlenv.resolve.index import IndexSettings
 
 
 @dataclass
@@ -54,9 +56,9 @@ def build(
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
-    request = _request(spec, repository, credentials, index, log)
-    target_ref, hash_hex, buildlog = request.target, request.definition_hash, request.log
+    hash_hex, target_ref = definition_hash(spec), parse_repository(repository)
     tag = tag_for(hash_hex)
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else ""])  # the lookup's log
     target = open_store(target_ref, credentials)
     try:
         hit = lookup(target, target_ref.repository, tag, hash_hex)
@@ -64,6 +66,8 @@ def build(
             log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
             hit.seconds = time.monotonic() - started
             return hit
+        request = _request(spec, repository, credentials, index, log)  # only a build reads the index settings
+        buildlog = request.log
         with warnings_to(buildlog):  # a damaged cache entry, repaired, is said in this build's log
             result = _build_and_publish(request, target, tag)
     except BuildError as error:
@@ -101,6 +105,8 @@ def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credential
 def _request(spec: EnvironmentSpec, repository: str, credentials, index, log) -> BuildRequest:
     """The build request both `build` and `resolve_lock` start from: the definition's hash, the index
     with the definition's own options applied, and a build log that hides every secret in play."""
+    from mlenv.builders.request import BuildRequest
+
     hash_hex = definition_hash(spec)
     index = (index or index_settings()).for_definition(spec.pip)
     buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlenv.definition.conda_file import exact_python, python_match_spec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
 from mlenv.definition.model import EnvironmentSpec
@@ -130,6 +129,8 @@ def _conda_file(spec):
 def _python_version(spec):
     if spec.conda is None:
         return
+    from mlenv.definition.conda_file import exact_python, python_match_spec
+
     specs = spec.conda.python_specs
     exact = {exact_python(s) for s in specs} - {None}
     if len(specs) > 1 and len(set(specs)) > 1:
