@@ -17,6 +17,7 @@ from mlenv.definition.model import EnvironmentSpec
 from mlenv.definition.reference import parse_repository
 from mlenv.diagnostics.buildlog import BuildLog
 from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.progress import Progress, reporting
 from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.oci import image as img
 from mlenv.oci.auth import Credentials
@@ -51,7 +52,11 @@ def build(
     credentials: Credentials | None = None,
     index: IndexSettings | None = None,
     log: Callable[[str], None] = lambda line: None,
+    *,
+    progress: Progress | None = None,
 ) -> BuildResult:
+    """The image for `spec` in `repository`: found (a cache hit) or built and published. `progress`
+    shows the long work (default: a line into the build log at each stage and every 5 s)."""
     from mlenv.definition.rules import findings
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
@@ -68,8 +73,10 @@ def build(
             return hit
         request = _request(spec, repository, credentials, index, log)  # only a build reads the index settings
         buildlog = request.log
-        with warnings_to(buildlog):  # a damaged cache entry, repaired, is said in this build's log
+        progress = progress or Progress(buildlog)
+        with warnings_to(buildlog), reporting(progress):  # a damaged cache entry, repaired, is said in this build's log
             result = _build_and_publish(request, target, tag)
+        progress.finish()
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlenv.cache import cache_root, partial_dir, partial_file, scratch_dir, warn, write_atomically
+from mlenv.diagnostics import progress
 from mlenv.digests import file_digest
 
 _GZIP_LEVEL = 6
@@ -44,6 +45,7 @@ def cached_layer(key: str, created_by: str, populate) -> Layer:
         populate(stage)
         with partial_file(scratch_dir()) as (partial, _):
             digest, diff_id, size = write_layer(stage, partial)
+            progress.add(progress.PACKED, size)
             folder.mkdir(parents=True, exist_ok=True)
             os.replace(partial, folder / "layer.tar.gz")
     write_atomically(folder / "layer.json", json.dumps({"digest": digest, "diff_id": diff_id, "size": size}).encode())
