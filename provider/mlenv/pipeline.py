@@ -137,9 +137,15 @@ def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
     path = buildlog.save()
     found = diagnose(buildlog.text(), limit=50, secrets=buildlog.secrets)
     chosen = next((d for d in found if d.rule.id == error.rule), None if error.rule else found[0])
-    evidence = chosen.evidence if chosen else [(n + 1, line) for n, line in enumerate(buildlog.lines)][-4:]
-    evidence = [line for line in evidence if not line[1].startswith("error: ")]  # the error itself is printed already
+    lines = chosen.evidence if chosen else list(enumerate(buildlog.lines, start=1))
+    evidence = [(n, line) for n, line in lines if _telling(line)]
+    evidence = evidence if chosen else evidence[-4:]
     return error.with_details(rule=error.rule or chosen.rule.id, evidence=evidence, log_path=str(path))
+
+
+def _telling(line: str) -> bool:
+    """Evidence worth showing: not the error itself (printed already), not progress counts."""
+    return not line.startswith(("error: ", "progress: "))
 
 
 def lookup(target, repository: str, tag: str, hash_hex: str) -> BuildResult | None:

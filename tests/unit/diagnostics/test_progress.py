@@ -64,3 +64,16 @@ def test_the_status_line_is_redrawn_in_place_and_kept_below_other_output():
     status.done("done in 1.0s: downloaded 1 packages (1 B)")
     assert stream.getvalue() == ("\r\x1b[Kprogress: downloaded 1 packages (1 B)" "\r\x1b[Klocked 3 packages\nprogress: downloaded 1 packages (1 B)"
                                  "\r\x1b[Kdone in 1.0s: downloaded 1 packages (1 B)\n")
+
+
+def test_progress_lines_are_never_a_failure_s_evidence(tmp_path, monkeypatch):
+    from mlenv.diagnostics.buildlog import BuildLog
+    from mlenv.diagnostics.errors import BuildError
+    from mlenv.pipeline import diagnosed
+
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path))
+    log = BuildLog("progress-test")
+    for line in ("base ok", "locked 2 packages", "progress: downloaded 2 packages (2 B)", "progress: pushed 1 blobs (1 B)"):
+        log(line)
+    explained = diagnosed(BuildError("publish", "the registry failed", "retry", rule="registry.unavailable"), log)  # no line matches: the last lines are the evidence
+    assert [text for _, text in explained.evidence] == ["base ok", "locked 2 packages"]
