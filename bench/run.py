@@ -1,14 +1,16 @@
-"""Figures, side by side in one run: two tables.
+"""Figures, side by side in one run: three tables.
 
 - pip: the daemonless builder vs mlenv's Docker builder vs `docker build` + push of the same pip
   environment;
 - conda (bench/conda.py): a conda environment beside the pip-only environment of the same pip packages;
+- noop (bench/noop.py): no-op `mlenv build` processes beside a cached `docker build`, and the provider's
+  no-op per resource in a stack of 200;
 - startup (bench/startup.py): the daemonless image with its bytecode and without, its size and the
   cold import time of numpy, requests and tqdm in a fresh container (writable and read-only root).
 
 Prints (never asserts) seconds and bytes for: a cold build, a one-pin change, and a no-op (cache hit:
 in-process and as a whole `mlenv build` process). Starts its own registry, index and conda channel on
-127.0.0.1 and the Docker engine if needed. Run with `make bench`; `--only pip|conda|startup` runs one table.
+127.0.0.1 and the Docker engine if needed. Run with `make bench`; `--only pip|conda|noop|startup` runs one table.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mlenv.pipeline import build  # noqa: E402
 from mlenv.oci.rootfs import import_rootfs  # noqa: E402
 from mlenv.definition.load import from_mapping  # noqa: E402
 from testbed import services  # noqa: E402
-from bench import conda, startup  # noqa: E402
+from bench import conda, noop, startup  # noqa: E402
 
 PIP = ["numpy==1.26.4", "requests", "six==1.16.0"]
 PIP_CHANGED = ["numpy==1.26.4", "requests", "six==1.17.0"]
@@ -124,7 +126,7 @@ def _stored_bytes(registry) -> int:
 def main(argv: list[str] | None = None) -> None:
     global NOOP_RUNS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("pip", "conda", "startup"), help="run one table (default: both)")
+    parser.add_argument("--only", choices=("pip", "conda", "noop", "startup"), help="run one table (default: all four)")
     parser.add_argument("--noop-runs", type=int, default=NOOP_RUNS, help=f"runs behind each in-process no-op median (default {NOOP_RUNS})")
     args = parser.parse_args(argv)
     NOOP_RUNS = args.noop_runs
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
                 conda.section(registry, index.url, work, NOOP_RUNS)
             if args.only in (None, "startup"):
                 startup.section(registry, base_image(registry), index.url, work)
+            if args.only in (None, "noop"):
+                noop.section(registry, index.url, work)
         finally:
             index.stop()
             registry.stop()

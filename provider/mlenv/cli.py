@@ -135,7 +135,14 @@ def _build(args) -> int:
     spec = _load(args, args.file)
     _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    result = build(spec, args.registry, registry_credentials(), index_settings(args.index_url), log=log)
+    index = index_settings(args.index_url) if args.index_url else None  # None: read from the environment when a build needs it
+    progress = None  # not a terminal: progress lines among the log lines, at each stage and every 5 s
+    if sys.stderr.isatty():  # a terminal: one status line, redrawn, with the log written above it
+        from mlenv.diagnostics.progress import Progress, StatusLine
+
+        status = StatusLine(sys.stderr)
+        log, progress = status.above(log), Progress(status.show, every=0.1, final=status.done)
+    result = build(spec, args.registry, registry_credentials(), index, log=log, progress=progress)
     if args.json:
         print(json.dumps({**result.outputs(), "seconds": round(result.seconds, 3)}, indent=2))
     else:

@@ -10,20 +10,23 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from mlenv.builders.request import BuildRequest
 from mlenv.cache import warnings_to
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.definition.reference import parse_repository
 from mlenv.diagnostics.buildlog import BuildLog
 from mlenv.diagnostics.errors import BuildError
+from mlenv.diagnostics.progress import Progress, reporting
 from mlenv.identity.hashing import definition_hash, tag_for
 from mlenv.oci import image as img
 from mlenv.oci.auth import Credentials
 from mlenv.oci.store import open_store
-from mlenv.resolve.index import IndexSettings
 from mlenv.settings import index_settings
+
+if TYPE_CHECKING:  # a cache hit imports neither the builders nor the resolve stage
+    from mlenv.builders.request import BuildRequest
+    from mlenv.resolve.index import IndexSettings
 
 
 @dataclass
@@ -50,14 +53,18 @@ def build(
     credentials: Credentials | None = None,
     index: IndexSettings | None = None,
     log: Callable[[str], None] = lambda line: None,
+    *,
+    progress: Progress | None = None,
 ) -> BuildResult:
+    """The image for `spec` in `repository`: found (a cache hit) or built and published. `progress`
+    shows the long work (default: a line into the build log at each stage and every 5 s)."""
     from mlenv.definition.rules import findings
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
     started = time.monotonic()
-    request = _request(spec, repository, credentials, index, log)
-    target_ref, hash_hex, buildlog = request.target, request.definition_hash, request.log
+    hash_hex, target_ref = definition_hash(spec), parse_repository(repository)
     tag = tag_for(hash_hex)
+    buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else ""])  # the lookup's log
     target = open_store(target_ref, credentials)
     try:
         hit = lookup(target, target_ref.repository, tag, hash_hex)
@@ -65,8 +72,12 @@ def build(
             log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
             hit.seconds = time.monotonic() - started
             return hit
-        with warnings_to(buildlog):  # a damaged cache entry, repaired, is said in this build's log
+        request = _request(spec, repository, credentials, index, log)  # only a build reads the index settings
+        buildlog = request.log
+        progress = progress or Progress(buildlog)
+        with warnings_to(buildlog), reporting(progress):  # a damaged cache entry, repaired, is said in this build's log
             result = _build_and_publish(request, target, tag)
+        progress.finish()
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:
@@ -102,6 +113,8 @@ def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credential
 def _request(spec: EnvironmentSpec, repository: str, credentials, index, log) -> BuildRequest:
     """The build request both `build` and `resolve_lock` start from: the definition's hash, the index
     with the definition's own options applied, and a build log that hides every secret in play."""
+    from mlenv.builders.request import BuildRequest
+
     hash_hex = definition_hash(spec)
     index = (index or index_settings()).for_definition(spec.pip)
     buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else "", *index.secrets(), *_channel_secrets(spec)])
@@ -125,9 +138,15 @@ def diagnosed(error: BuildError, buildlog: BuildLog) -> BuildError:
     path = buildlog.save()
     found = diagnose(buildlog.text(), limit=50, secrets=buildlog.secrets)
     chosen = next((d for d in found if d.rule.id == error.rule), None if error.rule else found[0])
-    evidence = chosen.evidence if chosen else [(n + 1, line) for n, line in enumerate(buildlog.lines)][-4:]
-    evidence = [line for line in evidence if not line[1].startswith("error: ")]  # the error itself is printed already
+    lines = chosen.evidence if chosen else list(enumerate(buildlog.lines, start=1))
+    evidence = [(n, line) for n, line in lines if _telling(line)]
+    evidence = evidence if chosen else evidence[-4:]
     return error.with_details(rule=error.rule or chosen.rule.id, evidence=evidence, log_path=str(path))
+
+
+def _telling(line: str) -> bool:
+    """Evidence worth showing: not the error itself (printed already), not progress counts."""
+    return not line.startswith(("error: ", "progress: "))
 
 
 def lookup(target, repository: str, tag: str, hash_hex: str) -> BuildResult | None:

@@ -15,18 +15,20 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlenv.definition import confine
 from mlenv.definition.bounds import check_tree
 from mlenv.definition.azureml_v1 import SAVED_SOURCE, is_saved, settings_outside_the_image, with_saved_files
-from mlenv.definition.conda_file import CondaSpec, exact_python, parse_conda_file, parse_conda_mapping
-from mlenv.definition.build_context import BuildContext, hash_context
 from mlenv.diagnostics.errors import SpecError, unknown_field
 from mlenv.definition.reference import has_registry_host
 from mlenv.definition.venv_pip import pip_setting
 from mlenv.definition.model import METADATA_FIELDS, TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
 from mlenv.definition.requirements import PipSpec, merge, parse_file, parse_lines
+
+if TYPE_CHECKING:  # conda files and build contexts are parsed by modules imported when a definition has one
+    from mlenv.definition.build_context import BuildContext
+    from mlenv.definition.conda_file import CondaSpec
 
 TOP_FIELDS = (
     *METADATA_FIELDS, "image", "dockerfile", "build", "conda", "conda_file", "pip", "pip_constraints", "python",
@@ -227,6 +229,8 @@ def _build_context(data: dict, docker: dict, base_dir: Path) -> BuildContext | N
     dockerfile = _one_of("build.dockerfile_path", build.get("dockerfile_path"), docker.get("dockerfile_path")) or "Dockerfile"
     if not isinstance(dockerfile, str):
         raise SpecError("build.dockerfile_path", "must be a path inside the build context", "write dockerfile_path: Dockerfile", dockerfile)
+    from mlenv.definition.build_context import hash_context
+
     context = hash_context(base_dir / path, dockerfile)
     if build.get("template_files") is None:
         return context
@@ -273,6 +277,8 @@ def _conda(data: dict, python: dict, base_dir: Path) -> CondaSpec | None:
         raise SpecError(" and ".join(sources), "more than one conda specification", "keep one conda file per environment")
     if not sources:
         return None
+    from mlenv.definition.conda_file import CondaSpec, parse_conda_file, parse_conda_mapping
+
     where, value = next(iter(sources.items()))
     if isinstance(value, CondaSpec):  # already parsed from a file's text (a bare conda file, an asset's rendered one)
         return value
@@ -323,7 +329,11 @@ def _python(python: dict, conda: CondaSpec | None) -> PythonSection:
 
 def _conda_python(conda: CondaSpec | None) -> str | None:
     """The one exact Python a conda file pins (`python=3.11` → "3.11"), else None (validate says why)."""
-    pinned = {exact_python(s) for s in (conda.python_specs if conda else ())}
+    if not conda:
+        return None
+    from mlenv.definition.conda_file import exact_python
+
+    pinned = {exact_python(s) for s in conda.python_specs}
     return pinned.pop() if len(pinned) == 1 else None
 
 

@@ -4,11 +4,14 @@ environment is, independent of how it was written. Everything downstream sees on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mlenv.definition.conda_file import CondaSpec
-from mlenv.definition.build_context import BuildContext
 from mlenv.diagnostics.errors import SpecWarning
 from mlenv.definition.requirements import PipSpec
+
+if TYPE_CHECKING:  # imported by the loader only for a definition that has them
+    from mlenv.definition.build_context import BuildContext
+    from mlenv.definition.conda_file import CondaSpec
 
 TARGET_PLATFORM = "linux/amd64"
 ENV_PREFIX = "/opt/env"  # where the environment lives inside the image (its venv)

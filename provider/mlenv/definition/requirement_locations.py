@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from mlenv.definition.local_files import LinksFolder, confined_links_folder
 from mlenv.definition.reference import is_loopback
@@ -25,6 +24,8 @@ def local_path(location: str, here: Path, where: str) -> str:
             raise fail(where, f"invalid file: URL: {err}", "write file:///absolute/path, or a path relative to this file", location) from None
         if parts.netloc not in ("", "localhost"):
             raise fail(where, "a file: URL cannot name another host", "write file:///absolute/path, or a path relative to this file", location)
+        from urllib.request import url2pathname  # 25 ms of imports: only for a file: URL
+
         location = url2pathname(parts.path)
     return os.path.abspath(os.path.join(here, location))
 

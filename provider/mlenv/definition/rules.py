@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlenv.definition.azureml_v1 import SAVED_SOURCE
-from mlenv.definition.conda_file import exact_python, python_match_spec
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
 from mlenv.definition.model import EnvironmentSpec, builder_of
@@ -143,6 +142,8 @@ def _conda_file(spec):
 def _python_version(spec):
     if spec.conda is None:
         return
+    from mlenv.definition.conda_file import exact_python, python_match_spec
+
     specs = spec.conda.python_specs
     exact = {exact_python(s) for s in specs} - {None}
     if len(specs) > 1 and len(set(specs)) > 1:

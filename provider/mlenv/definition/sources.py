@@ -18,11 +18,13 @@ from pathlib import Path
 
 import yaml
 
-from mlenv.definition import bare_files, confine, curated_asset, mlflow
+from mlenv.definition import confine
 from mlenv.definition.bounds import safe_load
-from mlenv.definition.azureml_v1 import FILE_NAME as V1_FILE
 from mlenv.definition.model import EnvironmentSpec
 from mlenv.diagnostics.errors import SpecError
+
+# Each kind's reader is imported only for a file of that kind (our YAML never pays for MLflow's,
+# conda's or the asset's): the cheap key tests below only decide whether its own test is worth asking.
 
 _YAML_LINE = re.compile(r"^(?:[A-Za-z_$\"'][^\s:#]*\s*:(?:\s|$)|- |---|[{\[])")  # `key:`, a list item, a document, a flow
 
@@ -49,7 +51,9 @@ def _load(path: Path) -> EnvironmentSpec:
         raise SpecError("file", f"{path} holds no definition (it is empty or only comments)",
                         "write fields such as image and pip, conda channels and dependencies, or requirement lines")
     if not any(_YAML_LINE.match(line) for line in lines):
-        return bare_files.requirements_file(path)
+        from mlenv.definition.bare_files import requirements_file
+
+        return requirements_file(path)
     if error is not None:
         raise _yaml_error(path, error)
     raise SpecError("file", f"{path} must hold a mapping of fields, not a {type(data).__name__}", "write fields such as image, pip, conda_file, variables")
@@ -74,17 +78,23 @@ def _mapping_file(path: Path, data: dict) -> EnvironmentSpec:
     from mlenv.definition.load import from_file_mapping
 
     if "flavors" in data:
-        return mlflow.load_model(path.parent)
-    if mlflow.is_python_env(data):
-        return mlflow.python_env_file(path, data)
-    if bare_files.is_conda_env(data):
-        return bare_files.conda_env_file(path, data)
-    if curated_asset.is_asset_spec(path, data):
-        return curated_asset.load_asset(path.parent, spec_file=path)
+        return _mlflow().load_model(path.parent)
+    if "python" in data and not isinstance(data["python"], dict) and _mlflow().is_python_env(data):  # ours: python is a mapping
+        return _mlflow().python_env_file(path, data)
+    if {"channels", "dependencies"} & set(data):
+        from mlenv.definition import bare_files
+
+        if bare_files.is_conda_env(data):
+            return bare_files.conda_env_file(path, data)
+    if ("{{" in repr(data) or path.name == "spec.yaml") and _asset().is_asset_spec(path, data):  # templates, or an asset's spec file
+        return _asset().load_asset(path.parent, spec_file=path)
     return from_file_mapping(path, data)
 
 
 def _folder(path: Path) -> EnvironmentSpec:
+    from mlenv.definition.azureml_v1 import FILE_NAME as V1_FILE
+
+    mlflow, curated_asset = _mlflow(), _asset()
     if (path / mlflow.MODEL_FILE).is_file():
         return mlflow.load_model(path)
     if curated_asset.is_asset_folder(path):
@@ -96,3 +106,15 @@ def _folder(path: Path) -> EnvironmentSpec:
     raise SpecError("file", f"{path} is a folder without a definition mlenv knows",
                     f"pass a definition file, or a folder holding an MLflow model ({mlflow.MODEL_FILE}) or environment "
                     f"({mlflow.PYTHON_ENV_FILE}), an Azure ML asset (asset.yaml, spec.yaml) or an environment the v1 SDK saved ({V1_FILE})")
+
+
+def _mlflow():
+    from mlenv.definition import mlflow
+
+    return mlflow
+
+
+def _asset():
+    from mlenv.definition import curated_asset
+
+    return curated_asset

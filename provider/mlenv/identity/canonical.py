@@ -18,7 +18,6 @@ from packaging.requirements import Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from mlenv.definition.conda_file import python_match_spec
 from mlenv.diagnostics.redact import USERINFO
 from mlenv.definition.model import TARGET_PLATFORM, EnvironmentSpec
 
@@ -157,6 +156,8 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
 def _conda_mapping(spec: EnvironmentSpec) -> dict | None:
     if not spec.conda or not spec.conda.packages:
         return None
+    from mlenv.definition.conda_file import python_match_spec
+
     python = [python_match_spec(v) for v in spec.conda.python_specs]
     return {"channels": list(spec.conda.channels), "dependencies": [*python, *_conda_packages(spec)]}
 

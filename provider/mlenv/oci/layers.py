@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlenv.cache import cache_root, partial_file, scratch_dir, warn, write_atomically
+from mlenv.diagnostics import progress
 from mlenv.digests import cache_key, file_digest
 from mlenv.oci.compression import GZIP, Compressor, default_threads
 from mlenv.oci.mediatypes import OCI_LAYER_GZIP
@@ -87,6 +88,7 @@ def cached_layer(job: LayerJob, *, compressor: Compressor = GZIP, threads: int =
     target = folder / ("layer" + compressor.suffix)
     with partial_file(scratch_dir()) as (partial, _):
         digest, diff_id, size = write_tree(tree, partial, compressor, threads)
+        progress.add(progress.PACKED, size)
         folder.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
     meta = {"digest": digest, "diff_id": diff_id, "size": size, "media_type": compressor.media_type}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlenv.diagnostics import progress
 from mlenv.digests import digest_of
 from mlenv.oci.base_image import BaseImage, fetch_blob
 from mlenv.oci.layers import Layer
@@ -32,6 +33,7 @@ def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], 
         else:
             target.put_blob_file(layer.digest, layer.path)
             report.blobs_uploaded += 1
+            progress.add(progress.PUSHED, layer.size)
     config_digest = digest_of(config)
     if not target.has_blob(config_digest):
         target.put_blob_bytes(config_digest, config)
@@ -49,6 +51,7 @@ def _publish_base_layer(target, base: BaseImage, base_store, digest: str, report
     else:
         target.put_blob_file(digest, fetch_blob(base_store, digest))
         report.blobs_uploaded += 1
+        progress.add(progress.PUSHED, next(layer["size"] for layer in base.layers if layer["digest"] == digest))
 
 
 def _same_registry(target, base: BaseImage) -> bool:

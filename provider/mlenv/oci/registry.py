@@ -32,6 +32,7 @@ from mlenv.digests import digest_of
 from mlenv.diagnostics.redact import redact
 from mlenv.oci.auth import Credentials, RegistryAuth, TokenServiceError, docker_config_credentials
 from mlenv.oci.mediatypes import MANIFEST_ACCEPT
+from mlenv.oci.transport import PerSchemeTransport
 
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is cut to this
@@ -143,7 +144,7 @@ class RegistryStore:
         self.chunk_size = upload_chunk_size()
         self._started: set[str] = set()  # digests whose upload began: a retry asks first whether it landed
         self._auth = RegistryAuth(credentials, lookup=lambda: docker_config_credentials(host))
-        self._client = httpx.Client(auth=self._auth, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True)
+        self._client = httpx.Client(auth=self._auth, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True, transport=PerSchemeTransport())
 
     @property
     def name(self) -> str:

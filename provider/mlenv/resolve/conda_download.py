@@ -15,6 +15,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from mlenv.cache import atomic_write, cache_root
 from mlenv.digests import sha256_file
+from mlenv.diagnostics import progress
 from mlenv.diagnostics.errors import BuildError
 from mlenv.diagnostics.redact import public_url
 from mlenv.resolve.conda_channels import expand
@@ -55,6 +56,7 @@ def _download_once(client: httpx.Client, record: CondaRecord, url: str) -> None:
             raise BuildError("conda", f"downloading {record.file_name} from {record.url} answered HTTP {response.status_code}",
                              "check the channel URL and its token or credentials", rule="conda.channel")
         atomic_write(package_path(record), response.iter_bytes(1024 * 1024), expected_sha256=record.sha256)
+    progress.add(progress.DOWNLOADED, record.size)
 
 
 def _download(client: httpx.Client, record: CondaRecord, url: str, log: Callable[[str], None]) -> None:

@@ -15,6 +15,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mlenv.cache import atomic_write, cache_root, verified_file
+from mlenv.diagnostics import progress
 from mlenv.diagnostics.errors import ResolveError
 from mlenv.resolve.index import IndexSettings
 from mlenv.diagnostics.redact import redact
@@ -54,6 +55,7 @@ def _download_once(client: httpx.Client, url: str, filename: str, sha256: str, t
             rule = "resolution.index-unauthorized" if response.status_code in (401, 403) else "resolution.index-unreachable"
             raise ResolveError("pip", f"downloading {filename} answered HTTP {response.status_code}", "check the index URL and its credentials", rule=rule)
         atomic_write(target, response.iter_bytes(1024 * 1024), expected_sha256=sha256)
+    progress.add(progress.DOWNLOADED, target.stat().st_size)
 
 
 def _fetch(client: httpx.Client, url: str, *, filename: str, sha256: str, target: Path, index: IndexSettings) -> None:
