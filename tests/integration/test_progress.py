@@ -19,7 +19,7 @@ from mlenv.provider import EnvironmentProvider
 from testbed.engine import ProviderProcess, Stack
 
 pytestmark = pytest.mark.integration
-PIP = ["requests", "tqdm==4.66.5", "six==1.17.0"]  # requests brings certifi, charset-normalizer, idna, urllib3: 7 wheels, 7 layers
+PIP = ["requests", "tqdm==4.66.5", "six==1.17.0"]  # requests brings certifi, charset-normalizer, idna, urllib3: 7 wheels (and the venv's pip)
 PROGRESS_LINES = 3 + 2  # a line per stage started (downloaded, packed, pushed), one per 5 s of a short build
 
 
@@ -47,7 +47,10 @@ def test_a_build_not_on_a_terminal_prints_a_few_progress_lines_and_the_totals(tm
     progress = [line for line in lines if line.startswith("progress: ")]
     assert 3 <= len(progress) <= PROGRESS_LINES, progress
     summary = next(line for line in lines if line.startswith("done in "))
-    assert _totals(summary) == (7, 8, 8)  # 7 wheels; a layer each plus the variables' layer; every layer pushed
+    wheels = len(json.loads(subprocess.run([sys.executable, "-m", "mlenv.cli", "build", str(_env_file(tmp_path, base_image, PIP)), "--registry",
+                                            f"{registry.host}/progress/plain", "--json"], capture_output=True, text=True, env=_environment(tmp_path, index),
+                                           check=True).stdout)["packages"])  # the cache hit's outputs: every wheel locked (pip's own too)
+    assert _totals(summary) == (wheels, wheels + 1, wheels + 1)  # a layer per wheel plus the venv's; every layer pushed
     assert "\r" not in done.stdout + done.stderr
 
 
@@ -62,8 +65,8 @@ def test_a_build_on_a_terminal_redraws_one_status_line_and_ends_with_the_totals(
     assert process.wait(60) == 0, shown + stdout
     assert "\r\x1b[Kprogress: downloaded" in shown  # drawn in place
     final = shown.rsplit("\r\x1b[K", 1)[1]
-    assert final.startswith("done in ") and final.endswith("\r\n") and _totals(final) == (2, 3, 3), repr(shown[-400:])
-    assert "progress:" not in stdout and "locked 2 packages" in stdout  # the log stays on its own stream
+    assert final.startswith("done in ") and final.endswith("\r\n") and _totals(final) == (3, 4, 4), repr(shown[-400:])  # six, idna, the venv's pip
+    assert "progress:" not in stdout and "locked 3 packages" in stdout  # the log stays on its own stream
 
 
 def _read_all(controller: int, process: subprocess.Popen) -> str:
@@ -93,4 +96,4 @@ def test_pulumi_up_shows_rate_limited_progress_from_the_provider(tmp_path, regis
     progress = [line for line in stderr.splitlines() if line.startswith("mlenv: progress: ")]
     assert 3 <= len(progress) <= PROGRESS_LINES, stderr
     summary = next(line for line in stderr.splitlines() if line.startswith("mlenv: done in "))
-    assert _totals(summary) == (7, 8, 8)
+    assert _totals(summary) == (8, 9, 9)  # the 7 wheels PIP locks, the venv's pip; a layer each and the venv's

@@ -17,13 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlenv.definition import confine
+from mlenv.definition import confine, fields
 from mlenv.definition.bounds import check_tree
 from mlenv.definition.azureml_v1 import SAVED_SOURCE, is_saved, settings_outside_the_image, with_saved_files
 from mlenv.diagnostics.errors import SpecError, unknown_field
 from mlenv.definition.reference import has_registry_host
 from mlenv.definition.venv_pip import pip_setting
-from mlenv.definition.model import METADATA_FIELDS, TARGET_PLATFORM, EnvironmentSpec, PythonSection, RegistryLogin, SparkSection
+from mlenv.definition.model import METADATA_FIELDS, EnvironmentSpec, PythonSection, RegistryLogin
 from mlenv.definition.requirements import PipSpec, merge, parse_file, parse_lines
 
 if TYPE_CHECKING:  # conda files and build contexts are parsed by modules imported when a definition has one
@@ -41,7 +41,6 @@ REGISTRY_FIELDS = ("address", "username", "password")
 SPARK_FIELDS = ("repositories", "packages", "precache_packages")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _IMAGE_REF = re.compile(r"^(oci:.+|[a-z0-9][a-z0-9._:/@-]*)\Z", re.IGNORECASE)
-_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+\Z")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -93,24 +92,24 @@ def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpe
         image=_image(data, docker),
         dockerfile=_dockerfile(data, docker, base_dir),
         build=_build_context(data, docker, base_dir),
-        steps=_strings("docker.steps", docker.get("steps")),
-        platform=_platform(data.get("platform", docker.get("platform"))),
+        steps=fields.strings("docker.steps", docker.get("steps")),
+        platform=fields.platform(data.get("platform", docker.get("platform"))),
         python=_python(python, conda),
         conda=conda,
         pip=pip,
-        spark=_spark(spark),
+        spark=fields.spark(spark),
         variables=_variables(data, conda),
         base_registry=_registry(docker.get("base_image_registry"), from_file),
-        curated=_curated(data.get("curated")),
-        builder=_builder(data.get("builder")),
-        compression=_compression(data.get("compression")),
-        verify=_strings("verify", data.get("verify")),
-        name=_text("name", data.get("name")),
-        version=_text("version", data.get("version")),
-        description=_text("description", data.get("description")),
-        tags=_tags(data.get("tags")),
-        os_type=_text("os_type", data.get("os_type")) or "linux",
-        inference_config=_inference_config(data.get("inference_config")),
+        curated=fields.curated(data.get("curated")),
+        builder=fields.builder(data.get("builder")),
+        compression=fields.compression(data.get("compression")),
+        verify=fields.strings("verify", data.get("verify")),
+        name=fields.text("name", data.get("name")),
+        version=fields.text("version", data.get("version")),
+        description=fields.text("description", data.get("description")),
+        tags=fields.tags(data.get("tags")),
+        os_type=fields.text("os_type", data.get("os_type")) or "linux",
+        inference_config=fields.inference_config(data.get("inference_config")),
         from_file=from_file,
         notes=(*(conda.warnings if conda else ()), *pip.warnings, *outside),
     )
@@ -155,38 +154,16 @@ def _section(data: dict, key: str, known: tuple[str, ...]) -> dict:
     return value
 
 
-def _text(where: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and where == "version":
-        return str(value)
-    if not isinstance(value, str):
-        raise SpecError(where, "must be a string", "quote the value", value)
-    return value
 
 
-def _strings(where: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, (list, tuple)):
-        raise SpecError(where, "must be a list of strings", f"write {where.split('.')[-1]}: [\"...\", \"...\"]", value)
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise SpecError(f"{where}[{index}]", "must be a non-empty string", "quote the value", item)
-    return tuple(item.strip() for item in value)
 
 
-def _one_of(where: str, *values: Any) -> Any:
-    given = [v for v in values if v not in (None, "", [], {})]
-    if len({repr(v) for v in given}) > 1:
-        raise SpecError(where, "is given twice with different values", "keep one of them", given)
-    return given[0] if given else None
 
 
 # --- docker -----------------------------------------------------------------------------------
 
 def _image(data: dict, docker: dict) -> str | None:
-    value = _one_of("image", data.get("image"), docker.get("base_image"))
+    value = fields.one_of("image", data.get("image"), docker.get("base_image"))
     if value is None:
         return None
     if not isinstance(value, str) or not _IMAGE_REF.match(value.strip()):
@@ -195,7 +172,7 @@ def _image(data: dict, docker: dict) -> str | None:
 
 
 def _dockerfile(data: dict, docker: dict, base_dir: Path) -> str | None:
-    value = _one_of("dockerfile", data.get("dockerfile"), docker.get("base_dockerfile"))
+    value = fields.one_of("dockerfile", data.get("dockerfile"), docker.get("base_dockerfile"))
     if value is None:
         return None
     if not isinstance(value, str):
@@ -219,14 +196,14 @@ def _build_context(data: dict, docker: dict, base_dir: Path) -> BuildContext | N
     if isinstance(context, dict):
         _reject_unknown("docker.build_context.", context, BUILD_FIELDS)
         context, docker = context.get("path"), {**docker, "dockerfile_path": context.get("dockerfile_path") or docker.get("dockerfile_path")}
-    path = _one_of("build.path", build.get("path"), context)
+    path = fields.one_of("build.path", build.get("path"), context)
     if path is None:
         if build.get("dockerfile_path") or docker.get("dockerfile_path"):
             raise SpecError("build.dockerfile_path", "is set without a build context", "set build.path to the context directory, or remove dockerfile_path")
         return None
     if not isinstance(path, str):
         raise SpecError("build.path", "must be the path of a directory", "write build: {path: ./context}", path)
-    dockerfile = _one_of("build.dockerfile_path", build.get("dockerfile_path"), docker.get("dockerfile_path")) or "Dockerfile"
+    dockerfile = fields.one_of("build.dockerfile_path", build.get("dockerfile_path"), docker.get("dockerfile_path")) or "Dockerfile"
     if not isinstance(dockerfile, str):
         raise SpecError("build.dockerfile_path", "must be a path inside the build context", "write dockerfile_path: Dockerfile", dockerfile)
     from mlenv.definition.build_context import hash_context
@@ -236,17 +213,9 @@ def _build_context(data: dict, docker: dict, base_dir: Path) -> BuildContext | N
         return context
     from mlenv.definition.curated_asset import render_templates
 
-    return render_templates(context, _strings("build.template_files", build["template_files"]))
+    return render_templates(context, fields.strings("build.template_files", build["template_files"]))
 
 
-def _platform(value: Any) -> str:
-    if value is None:
-        return TARGET_PLATFORM
-    text = f"{value.get('os', 'linux')}/{value.get('architecture', 'amd64')}" if isinstance(value, dict) else str(value)
-    text = text.lower().replace("x86_64", "amd64")
-    if text != TARGET_PLATFORM:
-        raise SpecError("platform", "only linux/amd64 images are built", "build on linux/amd64 (os: Linux, architecture: amd64)", value)
-    return text
 
 
 def _registry(value: Any, from_file: bool) -> RegistryLogin:
@@ -337,22 +306,10 @@ def _conda_python(conda: CondaSpec | None) -> str | None:
     return pinned.pop() if len(pinned) == 1 else None
 
 
-def _spark(spark: dict) -> SparkSection:
-    packages = []
-    for index, item in enumerate(spark.get("packages") or []):
-        if isinstance(item, dict):
-            item = ":".join(str(item.get(k, "")) for k in ("group", "artifact", "version"))
-        if not isinstance(item, str) or not _MAVEN.match(item):
-            raise SpecError(f"spark.packages[{index}]", "not a Maven coordinate", "write group:artifact:version, e.g. com.microsoft.ml.spark:mmlspark_2.11:0.15", item)
-        packages.append(item)
-    precache = spark.get("precache_packages", False)
-    if not isinstance(precache, bool):
-        raise SpecError("spark.precache_packages", "must be true or false", "write precache_packages: true", precache)
-    return SparkSection(_strings("spark.repositories", spark.get("repositories")), tuple(packages), precache)
 
 
 def _variables(data: dict, conda: CondaSpec | None) -> dict[str, str]:
-    value = _one_of("variables", data.get("variables"), data.get("environment_variables"))
+    value = fields.one_of("variables", data.get("variables"), data.get("environment_variables"))
     merged = dict(conda.variables) if conda else {}
     if value is None:
         value = {}
@@ -369,42 +326,10 @@ def _variables(data: dict, conda: CondaSpec | None) -> dict[str, str]:
     return merged
 
 
-def _tags(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise SpecError("tags", "must be a mapping of name: value", "write tags: {team: vision}", value)
-    return {k: "" if v is None else str(v) for k, v in value.items()}
 
 
-def _inference_config(value: Any) -> dict | None:
-    if value is not None and not isinstance(value, dict):
-        raise SpecError("inference_config", "must be a mapping (liveness_route, readiness_route, scoring_route)", "write inference_config: {scoring_route: {port: 5001, path: /score}}", value)
-    return value
 
 
-def _builder(value: Any) -> str | None:
-    if value is None:
-        return None
-    if value not in ("oci", "docker"):
-        raise SpecError("builder", "unknown builder", "use oci (daemonless, the default) or docker (a Docker engine builds it)", value)
-    return value
 
 
-def _compression(value: Any) -> str | None:
-    """`compression: zstd` asks for tar+zstd layers; gzip, the default, is the same as leaving it out
-    (and hashes the same)."""
-    if value is None or value == "gzip":
-        return None
-    if value != "zstd":
-        raise SpecError("compression", "unknown layer compression", "use zstd (smaller, faster; Docker 23+ and containerd 1.5+ pull it) or leave it out for gzip", value)
-    return value
 
-
-def _curated(value: Any) -> str | None:
-    if value is None:
-        return None
-    from mlenv.definition.curated import parse_curated
-
-    parse_curated(value)
-    return value

@@ -11,8 +11,12 @@ import re
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from mlenv.definition.conda_file import CondaSpec
+from typing import TYPE_CHECKING
+
 from mlenv.diagnostics.errors import SpecError
+
+if TYPE_CHECKING:  # a definition without a conda file never imports its parser
+    from mlenv.definition.conda_file import CondaSpec
 
 _OPERATOR = re.compile(r"^(==|!=|<=|>=|<|>|~=|===)")
 FIX = 'write pip: false (no pip), pip: true (the newest) or pip: "24.2" (that version)'
