@@ -186,7 +186,7 @@ def solve_environment(request, base, base_store) -> tuple[CondaLock, list, Pytho
     return lock, records, None
 
 
-def pack_conda(lock: CondaLock, records: list, log) -> list:
+def pack_conda(lock: CondaLock, records: list, log, on_layer: Callable = lambda layer: layer) -> list:
     """Download (verified) and pack the solved environment into its layers."""
     from mlenv.definition.model import ENV_PREFIX
     from mlenv.identity.hashing import BUILDER_VERSION
@@ -194,4 +194,4 @@ def pack_conda(lock: CondaLock, records: list, log) -> list:
     from mlenv.resolve.conda_download import fetch_packages
 
     archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
-    return pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=cached_layer, builder=BUILDER_VERSION)
+    return pack_environment(lock, records, archives, prefix=ENV_PREFIX, cached_layer=lambda *a: on_layer(cached_layer(*a)), builder=BUILDER_VERSION)

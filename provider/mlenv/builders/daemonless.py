@@ -35,7 +35,7 @@ class DaemonlessBuilder:
             if lock.conda is not None:  # a conda environment: it brings its own Python
                 from mlenv.builders.conda_env import pack_conda
 
-                layers = pack_conda(lock.conda, resolved.conda_records, request.log)
+                layers = pack_conda(lock.conda, resolved.conda_records, request.log, on_layer=request.on_layer)
             if lock.python is not None and (lock.wheels or lock.conda is None):
                 layers += _pip_layers(request, lock, venv=lock.conda is None)
             config = img.build_config(resolved.base, layers, spec.variables, venv=lock.python is not None, conda=lock.conda is not None)
@@ -83,5 +83,5 @@ def _pip_layers(request: BuildRequest, lock: Lock, *, venv: bool = True) -> list
     groups = plan_layers(wheels)
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
-    layers = [venv_layer(python.version, python.interpreter)] if venv else []
-    return layers + [package_layer(group, files, python.version) for group in groups]
+    layers = [request.on_layer(venv_layer(python.version, python.interpreter))] if venv else []
+    return layers + [request.on_layer(package_layer(group, files, python.version)) for group in groups]

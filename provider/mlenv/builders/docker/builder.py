@@ -54,7 +54,7 @@ def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, di
         raise BuildError("conda", "the Dockerfile's base image cannot be read, so the conda environment cannot be solved for it",
                          "use image + docker.steps (the base is then known), or a Dockerfile FROM an image in a registry", rule="image.not-found")
     conda, records, python = solve_environment(request, recipe.base, recipe.base_store)
-    layers = pack_conda(conda, records, request.log)
+    layers = pack_conda(conda, records, request.log, on_layer=request.on_layer)
     wheels = resolve(request.spec.pip, python, request.index) if python and request.spec.pip.installs_anything else []
     if wheels:
         files = fetch_wheels(wheels, request.index)
