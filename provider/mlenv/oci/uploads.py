@@ -89,10 +89,10 @@ class BlobUploads:
             raise self._error
 
     def close(self) -> None:
-        """Drop what is still queued, let the running pushes end, stop the threads."""
+        """Drop what is still queued, let the running pushes end, stop the threads (once)."""
         with self._lock:
             self._stopping = True
-            threads = list(self._threads)
+            threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put((float("inf"), next(self._order), None, None))
         for thread in threads:
