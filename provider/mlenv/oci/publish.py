@@ -11,7 +11,7 @@ from mlenv.digests import digest_of
 from mlenv.oci.base_image import BaseImage, fetch_blob
 from mlenv.oci.layers import Layer
 from mlenv.oci.mediatypes import OCI_MANIFEST
-from mlenv.oci.uploads import Blob, BlobUploads
+from mlenv.oci.uploads import Blob, BlobUploads, layer_blob
 
 
 @dataclass
@@ -28,11 +28,10 @@ def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], 
     """`uploads`: the pool the builder already handed its layers to (the pipeline's); else one of its own."""
     with ExitStack() as own:
         uploads = uploads or own.enter_context(BlobUploads(target))
-        for layer in base.layers if base else ():
-            uploads.add(_base_blob(target, base, base_store, layer))
-        for layer in layers:
-            uploads.layer(layer)
-        uploads.add(Blob(digest_of(config), len(config), data=config))
+        blobs = [_base_blob(target, base, base_store, layer) for layer in (base.layers if base else ())]
+        blobs += [layer_blob(layer) for layer in layers] + [Blob(digest_of(config), len(config), data=config)]
+        for blob in sorted(blobs, key=lambda blob: -blob.size):  # the biggest first, even to a worker that starts at once
+            uploads.add(blob)
         uploads.wait()
         target.put_manifest(digest_of(manifest), manifest, OCI_MANIFEST)
         target.put_manifest(tag, manifest, OCI_MANIFEST)

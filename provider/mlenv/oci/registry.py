@@ -241,15 +241,13 @@ class RegistryStore:
         if not (chunked and session.interrupted and self._resumed(session)):
             url = f"{self.base}/blobs/uploads/"
             session.start(urljoin(url, self._send("POST", url, ok=(202,)).headers["location"]))
-        content = b""
         try:
             if chunked:
                 self._send_chunks(session, size, body)
-            else:
-                content = body(0, size)
+            last = 0 if chunked else size  # the final PUT carries the whole blob, or nothing after the chunks
             separator = "&" if "?" in session.location else "?"
-            self._send("PUT", f"{session.location}{separator}digest={digest}", ok=(201,), stale=(404,), content=content,
-                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(content) if chunked else size)})
+            self._send("PUT", f"{session.location}{separator}digest={digest}", ok=(201,), stale=(404,), content=body(0, last),
+                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(last)})
         except httpx.TransportError:
             session.interrupted = True
             raise

@@ -48,6 +48,11 @@ class Blob:
     sources: tuple[str, ...] = ()            # repositories on the target's host known to hold it
 
 
+def layer_blob(layer) -> Blob:
+    """One of our packed layers (oci/layers.py's Layer), as a blob to push."""
+    return Blob(layer.digest, layer.size, file=lambda: layer.path)
+
+
 class BlobUploads:
     """A bounded pool of threads pushing blobs to one store; use it as a context manager."""
 
@@ -66,7 +71,7 @@ class BlobUploads:
 
     def layer(self, layer):
         """The builder's hook (BuildRequest.on_layer): push this packed layer; gives it back."""
-        self.add(Blob(layer.digest, layer.size, file=lambda: layer.path))
+        self.add(layer_blob(layer))
         return layer
 
     def add(self, blob: Blob) -> None:
