@@ -157,8 +157,6 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     """Build the parts with the definition's builder, then give them their identity (lock hash,
     labels, annotations) the same way for every builder, verify, publish, tag."""
     # Imported here so a cache hit (the common case) never pays for the build stages' imports.
-    from contextlib import closing
-
     from mlenv.builders import builder_for
     from mlenv.builders.verify import verify_parts
     from mlenv.oci.publish import publish
@@ -166,9 +164,9 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     from mlenv.resolve.lock import lock_hash
 
     spec = request.spec
-    # The uploads start while the builder packs: it hands over each layer as soon as it is packed.
-    # On a failure they end (closing) before the parts' files are removed.
-    with BlobUploads(target) as uploads, builder_for(spec).build(replace(request, on_layer=uploads.layer)) as parts, closing(uploads):
+    # The pushes start while the builder works: it hands over the base once resolved, each layer once packed.
+    uploads = BlobUploads(target)
+    with uploads, builder_for(spec).build(replace(request, on_layer=uploads.layer, on_base=uploads.base)) as parts:
         locked = lock_hash(parts.lock)
         labels = {img.DEFINITION_HASH: request.definition_hash, img.LOCK_HASH: locked}
         config = img.labelled(parts.config, labels)

@@ -39,8 +39,13 @@ def _build(host: str, base_image: str, registry, repository: str, index_settings
     spec = from_mapping({"image": base_image.replace(registry.host, host), "pip": ["six==1.16.0"], "variables": {"NOTE": note}})
     lines: list[str] = []
     result = build(spec, f"{host}/{repository}", index=index_settings, log=lines.append)
+    return result, _pushed(lines)
+
+
+def _pushed(lines: list[str]) -> dict[str, int]:
+    """The build log's report of the push, as numbers."""
     pushed = next(PUSHED.search(line) for line in lines if PUSHED.search(line))
-    return result, dict(zip(("bytes", "uploaded", "mounted", "present"), map(int, pushed.groups())))
+    return dict(zip(("bytes", "uploaded", "mounted", "present"), map(int, pushed.groups())))
 
 
 def _blobs(registry, repository: str, digest: str) -> list[str]:
@@ -148,8 +153,9 @@ def test_a_failed_blob_leaves_no_manifest_and_no_tag(own_cache, registry, tmp_pa
 
 
 def test_uploads_start_while_the_builder_still_packs(own_cache, registry, base_image, index_settings, monkeypatch):
-    """The builder is held before it packs the wheel's layer until the venv layer it packed before is
-    being pushed: without the hook, the push would only begin after the last layer and this waits out."""
+    """The builder is held before it packs the wheel's layer until a push to the target has begun
+    (the base's layers or the venv layer): without the hooks, the push would only begin after the
+    last layer and this waits out."""
     from mlenv.builders import pip_layers
 
     pushing, held = threading.Event(), []
@@ -169,6 +175,32 @@ def test_uploads_start_while_the_builder_still_packs(own_cache, registry, base_i
     spec = from_mapping({"image": base_image, "pip": ["six==1.16.0"], "variables": {"NOTE": "overlap"}})
     result = build(spec, f"{registry.host}/overlap/env", index=index_settings)
     assert held == [True] and not result.cache_hit
+
+
+def test_the_base_layers_go_while_the_builder_resolves(own_cache, fault_proxy, registry, base_image, index_settings, monkeypatch):
+    """The base is read through another host (the proxy's) than the target's, so its layers are
+    downloaded and uploaded, not mounted: that starts before the builder packs its first layer."""
+    from mlenv.builders import pip_layers
+
+    base_layers = set(_blobs(registry, "base/python", base_image.rsplit(":", 1)[1])[1:])
+    uploading, held = threading.Event(), []
+    real_put, real_venv_layer = RegistryStore.put_blob_file, pip_layers.venv_layer
+
+    def put_blob_file(store, digest, path):
+        if digest in base_layers:
+            uploading.set()
+        return real_put(store, digest, path)
+
+    def venv_layer(*args, **kwargs):
+        held.append(uploading.wait(timeout=30))
+        return real_venv_layer(*args, **kwargs)
+
+    monkeypatch.setattr(RegistryStore, "put_blob_file", put_blob_file)
+    monkeypatch.setattr(pip_layers, "venv_layer", venv_layer)
+    spec = from_mapping({"image": base_image.replace(registry.host, fault_proxy.host), "pip": ["six==1.16.0"], "variables": {"NOTE": "base early"}})
+    lines: list[str] = []
+    build(spec, f"{registry.host}/overlap/base", index=index_settings, log=lines.append)
+    assert held == [True] and _pushed(lines)["uploaded"] >= len(base_layers)
 
 
 def test_the_concurrency_setting_is_checked(monkeypatch):

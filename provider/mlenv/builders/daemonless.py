@@ -51,6 +51,7 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
     base_store = open_base_store(base_ref, request.base_credentials(base_ref))
     resources.callback(base_store.close)
     base = resolve_base(base_ref, base_store)
+    request.on_base(base, base_store)
     python, conda, records = None, None, []
     if spec.conda and spec.conda.packages:
         from mlenv.builders.conda_env import solve_environment

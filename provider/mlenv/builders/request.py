@@ -34,6 +34,8 @@ class BuildRequest:
     # Called with each of our layers as soon as it is packed, from any thread; gives the layer back.
     # The pipeline's starts its upload while the builder packs the next one (oci/uploads.py).
     on_layer: Callable[[Layer], Layer] = field(default=lambda layer: layer, compare=False, repr=False)
+    # Called with the base image and the store it is read from, once resolved: its layers can go first.
+    on_base: Callable[[BaseImage, object], None] = field(default=lambda base, store: None, compare=False, repr=False)
 
     def base_credentials(self, ref: ImageRef) -> Credentials | None:
         """The base registry's login: the definition's own, else $MLENV_BASE_REGISTRY_USERNAME /

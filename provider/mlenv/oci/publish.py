@@ -8,10 +8,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from mlenv.digests import digest_of
-from mlenv.oci.base_image import BaseImage, fetch_blob
+from mlenv.oci.base_image import BaseImage
 from mlenv.oci.layers import Layer
 from mlenv.oci.mediatypes import OCI_MANIFEST
-from mlenv.oci.uploads import Blob, BlobUploads, layer_blob
+from mlenv.oci.uploads import Blob, BlobUploads, base_blob, layer_blob
 
 
 @dataclass
@@ -28,7 +28,7 @@ def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], 
     """`uploads`: the pool the builder already handed its layers to (the pipeline's); else one of its own."""
     with ExitStack() as own:
         uploads = uploads or own.enter_context(BlobUploads(target))
-        blobs = [_base_blob(target, base, base_store, layer) for layer in (base.layers if base else ())]
+        blobs = [base_blob(target, base, base_store, layer) for layer in (base.layers if base else ())]
         blobs += [layer_blob(layer) for layer in layers] + [Blob(digest_of(config), len(config), data=config)]
         for blob in sorted(blobs, key=lambda blob: -blob.size):  # the biggest first, even to a worker that starts at once
             uploads.add(blob)
@@ -39,11 +39,3 @@ def publish(target, *, base: BaseImage | None, base_store, layers: list[Layer], 
         return PublishReport(digest_of(manifest), target.bytes_pushed - uploads.start_bytes,
                              counts["uploaded"], counts["mounted"], counts["present"])
 
-
-def _base_blob(target, base: BaseImage, base_store, layer: dict) -> Blob:
-    """A base layer: mounted from the base's repository when it is on the target's registry, else
-    downloaded (once, into the cache) and uploaded."""
-    digest = layer["digest"]
-    same_registry = not base.ref.is_layout and getattr(target, "host", None) == base.ref.host
-    return Blob(digest, int(layer.get("size", 0)), file=lambda: fetch_blob(base_store, digest),
-                sources=(base.ref.path,) if same_registry else ())

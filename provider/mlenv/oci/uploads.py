@@ -1,8 +1,9 @@
 """Blobs pushed several at a time, in the background: `BlobUploads` is the pool publishing feeds.
 
-The pipeline opens it on the target store before the builder runs and the builder hands it each
-layer as soon as it is packed (`BuildRequest.on_layer`), so uploading overlaps packing; `publish`
-adds what is left (the base's layers, the config) and waits. Each blob is skipped when the target
+The pipeline opens it on the target store before the builder runs; the builder hands it the base
+image as soon as it is resolved (`BuildRequest.on_base`) and each layer as soon as it is packed
+(`BuildRequest.on_layer`), so pushing overlaps resolving and packing; `publish` adds what is left
+(the config, and what a builder did not hand over) and waits. Each blob is skipped when the target
 has it, mounted when a repository on the same host holds it (the base's own repository, or one the
 cache records it in: blob_sources.py), uploaded otherwise; the biggest waiting blob goes first. The
 first failure stops the queued blobs and is raised by `wait`, so nothing is tagged.
@@ -22,6 +23,7 @@ from typing import Callable
 
 from mlenv.diagnostics.errors import RegistryError
 from mlenv.oci import blob_sources
+from mlenv.oci.base_image import fetch_blob
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
@@ -48,6 +50,15 @@ class Blob:
     sources: tuple[str, ...] = ()            # repositories on the target's host known to hold it
 
 
+def base_blob(target, base, base_store, layer: dict) -> Blob:
+    """A base layer: mounted from the base's repository when it is on the target's registry, else
+    downloaded (once, into the cache) and uploaded."""
+    digest = layer["digest"]
+    same_registry = not base.ref.is_layout and getattr(target, "host", None) == base.ref.host
+    return Blob(digest, int(layer.get("size", 0)), file=lambda: fetch_blob(base_store, digest),
+                sources=(base.ref.path,) if same_registry else ())
+
+
 def layer_blob(layer) -> Blob:
     """One of our packed layers (oci/layers.py's Layer), as a blob to push."""
     return Blob(layer.digest, layer.size, file=lambda: layer.path)
@@ -68,6 +79,11 @@ class BlobUploads:
         self._threads: list[threading.Thread] = []
         self._error: Exception | None = None
         self._stopping = False
+
+    def base(self, base, base_store) -> None:
+        """The builder's hook (BuildRequest.on_base): push the base's layers while it resolves and packs."""
+        for layer in sorted(base.layers, key=lambda layer: -int(layer.get("size", 0))):
+            self.add(base_blob(self.target, base, base_store, layer))
 
     def layer(self, layer):
         """The builder's hook (BuildRequest.on_layer): push this packed layer; gives it back."""
@@ -93,21 +109,22 @@ class BlobUploads:
         if self._error is not None:
             raise self._error
 
-    def close(self) -> None:
-        """Drop what is still queued, let the running pushes end, stop the threads (once)."""
+    def close(self, wait: bool = True) -> None:
+        """Drop what is still queued and stop the threads (once), after the running pushes end; with
+        wait=False (the build failed) without waiting for them: they end with the stores, closed next."""
         with self._lock:
             self._stopping = True
             threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put((float("inf"), next(self._order), None, None))
-        for thread in threads:
+        for thread in threads if wait else ():
             thread.join()
 
     def __enter__(self) -> BlobUploads:
         return self
 
-    def __exit__(self, *_exc) -> None:
-        self.close()
+    def __exit__(self, failure, *_details) -> None:
+        self.close(wait=failure is None)
 
     def _work(self) -> None:
         while True:
