@@ -28,6 +28,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/push.py
 
 bench-pack: setup
 	$(BIN)/python bench/pack.py

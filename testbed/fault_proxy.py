@@ -5,8 +5,9 @@ answer a status (optionally with Retry-After), reset the connection while the re
 forward the request and then drop the connection without an answer (a lost response), forward and
 reset halfway through the answer's body, wait before forwarding, or answer 401 with a Bearer
 challenge (whose token endpoint the proxy serves itself; a request holding its token passes). A body cap answers 413 like a front end
-with a request-size limit. Every rule applies a bounded number of times (`times`); every request
-is recorded, so tests can count retries.
+with a request-size limit. Every rule applies a bounded number of times (`times`), after letting
+`after` matching requests through (the third chunk, not the first); every request is recorded, so
+tests can count retries.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class Rule:
     status: int = 503
     retry_after: str | None = None
     delay: float = 0.0
+    after: int = 0                   # matching requests let through untouched before it applies
     hits: int = 0
+    passed: int = 0
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -93,6 +96,9 @@ class FaultProxy:
         with self._lock:
             for rule in self.rules:
                 if rule.matches(method, path) and not (authorized and rule.action == "challenge"):
+                    if rule.passed < rule.after:
+                        rule.passed += 1
+                        continue
                     rule.hits += 1
                     return rule
         return None

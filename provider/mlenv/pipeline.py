@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 from mlenv.cache import warnings_to
@@ -181,10 +181,13 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     from mlenv.builders.checkout import source_annotations
     from mlenv.builders.verify import verify_parts
     from mlenv.oci.publish import publish
+    from mlenv.oci.uploads import BlobUploads
     from mlenv.resolve.lock import lock_hash
 
     spec = request.spec
-    with builder_for(spec).build(request) as parts:
+    # The pushes start while the builder works: it hands over the base once resolved, each layer once packed.
+    uploads = BlobUploads(target)
+    with uploads, builder_for(spec).build(replace(request, on_layer=uploads.layer, on_base=uploads.base)) as parts:
         locked = lock_hash(parts.lock)
         labels = {img.DEFINITION_HASH: request.definition_hash, img.LOCK_HASH: locked}
         created = parts.created or img.CREATED
@@ -195,7 +198,7 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
         if spec.verify and not parts.verified:
             verify_parts(parts, config, request)
         report = publish(target, base=parts.base, base_store=parts.base_store, layers=list(parts.layers),
-                         config=config, manifest=manifest, tag=tag)
+                         config=config, manifest=manifest, tag=tag, uploads=uploads)
     request.log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
     layer_info = [{"digest": layer.digest, "size": layer.size, "created_by": layer.created_by} for layer in parts.layers]
     return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag, tag_ref=f"{request.target.repository}:{tag}",

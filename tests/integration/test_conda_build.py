@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def our_layers(registry, result) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def built(registry, debian_without_python_image, conda_channel, index_settings):
+def built(registry, debian_without_python_image, conda_channel, index_settings, build_cache):
     definition = from_mapping(conda_env(debian_without_python_image, conda_channel.url))
+    shutil.rmtree(build_cache / "blob-sources", ignore_errors=True)  # a cold push: no record to mount these layers from
     return build(definition, f"{registry.host}/envs/conda", index=index_settings)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import httpx
 import pytest
@@ -25,8 +26,9 @@ def tags_of(registry, repository):
     return [] if response.status_code == 404 else (response.json().get("tags") or [])
 
 
-def test_build_then_cache_hit(registry, base_image, index_settings):
+def test_build_then_cache_hit(registry, base_image, index_settings, build_cache):
     definition = spec(base_image, "numpy==1.26.4", "requests", "tqdm", OMP_NUM_THREADS="1")
+    shutil.rmtree(build_cache / "blob-sources", ignore_errors=True)  # a cold push: no record to mount these layers from
     first = build(definition, f"{registry.host}/envs/quickstart", index=index_settings)
     second = build(definition, f"{registry.host}/envs/quickstart", index=index_settings)
     print(f"\ncold build {first.seconds:.2f}s, {first.bytes_pushed} bytes; cache hit {second.seconds * 1000:.1f} ms")

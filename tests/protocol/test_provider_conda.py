@@ -4,6 +4,7 @@ says what an unpinned conda package would lock to."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -27,8 +28,9 @@ def conda_inputs(image: str, channel: str, repository: str, tinylib: str) -> dic
             "conda": {"channels": [channel], "dependencies": ["python=3.11", f"tinylib={tinylib}", "chain-a", {"pip": ["six==1.16.0"]}]}}
 
 
-def test_conda_environment_lifecycle(stack, registry, debian_without_python_image, conda_channel):
+def test_conda_environment_lifecycle(stack, registry, debian_without_python_image, conda_channel, build_cache):
     repository = f"{registry.host}/envs/conda-provider"
+    shutil.rmtree(build_cache / "blob-sources", ignore_errors=True)  # a cold push: no record to mount these layers from
     provider = EnvironmentProvider()
     preview = stack.preview("env", provider, conda_inputs(debian_without_python_image, conda_channel.url, repository, "2.0"))
     assert preview.op == "create" and preview.checked_inputs["conda"]["dependencies"] == ["python=3.11", "tinylib 2.0.*", "chain-a"]

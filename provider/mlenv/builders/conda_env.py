@@ -188,7 +188,7 @@ def solve_environment(request, base, base_store) -> tuple[CondaLock, list, Pytho
     return lock, records, None
 
 
-def pack_conda(lock: CondaLock, records: list, log, *, compressor=None) -> list:
+def pack_conda(lock: CondaLock, records: list, log, *, compressor=None, on_layer: Callable | None = None) -> list:
     """Download (verified) and pack the solved environment into its layers."""
     from mlenv.definition.model import ENV_PREFIX
     from mlenv.identity.hashing import BUILDER_VERSION
@@ -198,4 +198,4 @@ def pack_conda(lock: CondaLock, records: list, log, *, compressor=None) -> list:
 
     archives = fetch_packages(list(lock.records), {r.name.normalized: str(r.url) for r in records}, log)
     return pack_environment(lock, records, archives, prefix=ENV_PREFIX, builder=BUILDER_VERSION,
-                            pack=lambda jobs: pack_layers(jobs, compressor=compressor or GZIP))
+                            pack=lambda jobs: pack_layers(jobs, compressor=compressor or GZIP, on_layer=on_layer))

@@ -40,7 +40,7 @@ class DaemonlessBuilder:
             if lock.conda is not None:  # a conda environment: it brings its own Python
                 from mlenv.builders.conda_env import pack_conda
 
-                layers = pack_conda(lock.conda, resolved.conda_records, request.log, compressor=compressor)
+                layers = pack_conda(lock.conda, resolved.conda_records, request.log, compressor=compressor, on_layer=request.on_layer)
             if lock.python is not None and (lock.wheels or lock.conda is None):
                 more, files = _pip_layers(request, lock, compressor, venv=lock.conda is None, compiler=resolved.compiler)
                 layers += more
@@ -58,6 +58,7 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
     base_store = open_base_store(base_ref, request.base_credentials(base_ref))
     resources.callback(base_store.close)
     base = resolve_base(base_ref, base_store)
+    request.on_base(base, base_store)
     python, conda, records = None, None, []
     if spec.conda and spec.conda.packages:
         from mlenv.builders.conda_env import solve_environment
@@ -94,4 +95,5 @@ def _pip_layers(request: BuildRequest, lock: Lock, compressor, *, venv: bool = T
     groups = plan_layers(wheels)
     for line in overlap_warnings(groups, files):
         request.log(f"warning: {line}")
-    return pack_layers(pip_jobs(groups, files, lock.python, venv=venv, compiler=compiler), compressor=compressor), files
+    jobs = pip_jobs(groups, files, lock.python, venv=venv, compiler=compiler)
+    return pack_layers(jobs, compressor=compressor, on_layer=request.on_layer), files

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 if TYPE_CHECKING:
     from mlenv.definition.model import EnvironmentSpec
@@ -31,6 +31,11 @@ class BuildRequest:
     credentials: Credentials | None  # the target registry's login
     index: IndexSettings           # the machine's settings, the definition's own index options applied
     log: BuildLog
+    # Called with each of our layers as soon as it is packed, from any thread; gives the layer back.
+    # The pipeline's starts its upload while the builder packs the next one (oci/uploads.py).
+    on_layer: Callable[[Layer], Layer] = field(default=lambda layer: layer, compare=False, repr=False)
+    # Called with the base image and the store it is read from, once resolved: its layers can go first.
+    on_base: Callable[[BaseImage, object], None] = field(default=lambda base, store: None, compare=False, repr=False)
 
     def base_credentials(self, ref: ImageRef) -> Credentials | None:
         """The base registry's login: the definition's own, else $MLENV_BASE_REGISTRY_USERNAME /

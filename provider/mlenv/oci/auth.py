@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,13 +155,18 @@ class RegistryAuth(httpx.Auth):
     """Answers 401 challenges: Basic with the credentials, Bearer by fetching a token for the
     challenge's scope (with an identity token: the OAuth2 refresh-token grant); the last token is
     reused until a request needs a wider scope. Without explicit credentials, `lookup` is asked once,
-    at the first challenge, so an anonymous registry never runs a credential helper."""
+    at the first challenge, so an anonymous registry never runs a credential helper.
+
+    Shared by the threads of one store: the look-up runs under a lock (two first challenges ask
+    Docker's config once); a token is one attribute, replaced whole, so a request reads either the
+    old or the new one, and one with too narrow a scope is answered 401 and fetches its own."""
 
     def __init__(self, credentials: Credentials | None, lookup: Callable[[], Credentials | None] | None = None):
         self._credentials = credentials
         self._lookup = None if credentials else lookup
         self._token: str | None = None
         self._basic = False
+        self._lookup_lock = threading.Lock()
 
     def describe(self) -> str:
         """Which login was sent, for a refusal message: its source, or that there was none."""
@@ -188,9 +194,10 @@ class RegistryAuth(httpx.Auth):
             yield request
 
     def _look_up_once(self) -> None:
-        if self._lookup:
-            lookup, self._lookup = self._lookup, None
-            self._credentials = lookup()
+        with self._lookup_lock:
+            if self._lookup:
+                lookup, self._lookup = self._lookup, None
+                self._credentials = lookup()
 
     def _apply_known(self, request: httpx.Request) -> None:
         if self._basic and self._credentials:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,8 +184,13 @@ def _scan_layer(path: Path, pythons: dict[str, str]) -> str:
 
 def fetch_blob(store, digest: str) -> Path:
     """A base-image blob on local disk, downloaded once, verified by digest when downloaded and
-    each time it is used (a damaged copy is downloaded again)."""
-    target = cache_root() / "blobs" / digest.replace(":", "/")
-    if verified_file(target, digest.split(":")[1], "base-image blob"):
-        return target
-    return store.save_blob(digest, target)
+    each time it is used (a damaged copy is downloaded again). One thread at a time per blob: the
+    push of the base's layers and the scan for its facts may want the same one at once."""
+    with _fetching.setdefault(digest, threading.Lock()):
+        target = cache_root() / "blobs" / digest.replace(":", "/")
+        if verified_file(target, digest.split(":")[1], "base-image blob"):
+            return target
+        return store.save_blob(digest, target)
+
+
+_fetching: dict[str, threading.Lock] = {}  # dict.setdefault is atomic: one lock per digest

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,7 @@ class LayoutStore:
         self.root = Path(path).expanduser()
         self.bytes_pushed = 0
         self._ready = False
+        self._lock = threading.Lock()  # the publisher writes blobs from several threads
 
     @property
     def name(self) -> str:
@@ -99,11 +101,15 @@ class LayoutStore:
     def put_blob_file(self, digest: str, path: Path) -> None:
         with path.open("rb") as source:
             self._write_blob(digest, iter(lambda: source.read(1024 * 1024), b""))
-        self.bytes_pushed += path.stat().st_size
+        self._count(path.stat().st_size)
 
     def put_blob_bytes(self, digest: str, data: bytes) -> None:
         self._write_blob(digest, [data])
-        self.bytes_pushed += len(data)
+        self._count(len(data))
+
+    def _count(self, pushed: int) -> None:
+        with self._lock:
+            self.bytes_pushed += pushed
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
         digest = digest_of(data)

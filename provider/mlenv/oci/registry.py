@@ -1,21 +1,24 @@
 """OCI distribution client: the push path (HEAD, cross-repo mount, monolithic or chunked upload,
-manifest by digest then tag) and the reads the pipeline needs.
+manifest by digest then tag) and the reads the pipeline needs. Safe to share between threads (the
+publisher pushes several blobs at once): httpx.Client is, and the store's own counters are locked.
 
 Hand-written on httpx because no maintained Python library does mount + chunked upload with
 bearer auth. One retry layer: each public operation is retried whole (ATTEMPTS tries, exponential
 backoff, or the server's Retry-After up to MAX_RETRY_AFTER seconds) on 5xx, 429, refused or reset
-connections and lost responses; nothing inside an operation retries again. A blob upload that fails
-starts a fresh upload session, after a HEAD (a final PUT whose answer was lost already stored the
-blob). Blobs larger than MLENV_CHUNK_SIZE go in PATCH chunks of that size. When the retries are
-exhausted the last failure becomes a RegistryError naming the host and what it answered.
+connections and lost responses; nothing inside an operation retries again. Blobs are streamed from
+their file in PIECE-sized reads, never held whole; blobs larger than MLENV_CHUNK_SIZE go in PATCH
+chunks of that size. A chunked upload whose connection broke continues from the offset the
+registry reports for its session (GET on the upload URL → Range); any other failed upload starts a
+fresh session, after a HEAD (a final PUT whose answer was lost already stored the blob). When the
+retries are exhausted the last failure becomes a RegistryError naming the host and what it answered.
 """
 
 from __future__ import annotations
 
 import email.utils
-import io
 import os
 import re
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +36,7 @@ from mlenv.diagnostics.redact import redact
 from mlenv.oci.auth import Credentials, RegistryAuth, TokenServiceError, docker_config_credentials
 from mlenv.oci.mediatypes import MANIFEST_ACCEPT
 from mlenv.oci.transport import PerSchemeTransport
+from mlenv.oci.upload_body import FileRange, UploadSession, confirmed_offset
 
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is cut to this
@@ -143,6 +147,7 @@ class RegistryStore:
         self.bytes_pushed = 0
         self.chunk_size = upload_chunk_size()
         self._started: set[str] = set()  # digests whose upload began: a retry asks first whether it landed
+        self._lock = threading.Lock()
         self._auth = RegistryAuth(credentials, lookup=lambda: docker_config_credentials(host))
         self._client = httpx.Client(auth=self._auth, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True, transport=PerSchemeTransport())
 
@@ -200,51 +205,74 @@ class RegistryStore:
             self._cancel(urljoin(url, response.headers["location"]))
         return False
 
-    @_retrying
     def put_blob_file(self, digest: str, path: Path) -> None:
-        """Upload a local blob: one PUT when it fits a chunk, PATCH chunks otherwise."""
-        with path.open("rb") as handle:
-            self._upload(digest, path.stat().st_size, handle)
+        """Upload a local blob, streamed from disk: one PUT when it fits a chunk, PATCH chunks otherwise."""
+        self._put_file(digest, path, UploadSession())
+
+    @_retrying
+    def _put_file(self, digest: str, path: Path, session: UploadSession) -> None:
+        self._upload(digest, path.stat().st_size, lambda offset, length: FileRange(path, offset, length), session)
 
     @_retrying
     def put_blob_bytes(self, digest: str, data: bytes) -> None:
-        self._upload(digest, len(data), io.BytesIO(data))
+        self._upload(digest, len(data), lambda offset, length: data[offset:offset + length], UploadSession())
 
     @_retrying
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
         self._send("PUT", f"{self.base}/manifests/{reference}", ok=(201,), content=data, headers={"Content-Type": media_type})
-        self.bytes_pushed += len(data)
+        self._count(len(data))
+
+    def _count(self, pushed: int) -> None:
+        with self._lock:  # several threads push through one store
+            self.bytes_pushed += pushed
 
     # -- one attempt of an operation: never retried here ----------------------------------------
     def _blob_exists(self, digest: str) -> bool:
         return self._send("HEAD", f"{self.base}/blobs/{digest}", ok=(200, 404)).status_code == 200
 
-    def _upload(self, digest: str, size: int, handle) -> None:
-        """One upload session from byte 0. On a retry, a HEAD first: the last attempt may have landed."""
+    def _upload(self, digest: str, size: int, body, session: UploadSession) -> None:
+        """One attempt: a chunked upload whose connection broke continues its session where the
+        registry says it stands; otherwise a fresh session from byte 0. On a retry, a HEAD first:
+        the last attempt may have landed. `body(offset, length)` gives that part of the blob."""
         if digest in self._started and self._blob_exists(digest):
-            self.bytes_pushed += size
+            self._count(size)
             return
         self._started.add(digest)
-        url = f"{self.base}/blobs/uploads/"
-        location = urljoin(url, self._send("POST", url, ok=(202,)).headers["location"])
-        if size > self.chunk_size:
-            location = self._upload_chunks(location, handle)
-            body = b""
-        else:
-            body = handle.read()
-        separator = "&" if "?" in location else "?"
-        self._send("PUT", f"{location}{separator}digest={digest}", ok=(201,), stale=(404,), content=body,
-                   headers={"Content-Type": "application/octet-stream"})
-        self.bytes_pushed += size
+        chunked = size > self.chunk_size
+        if not (chunked and session.interrupted and self._resumed(session)):
+            url = f"{self.base}/blobs/uploads/"
+            session.start(urljoin(url, self._send("POST", url, ok=(202,)).headers["location"]))
+        try:
+            if chunked:
+                self._send_chunks(session, size, body)
+            last = 0 if chunked else size  # the final PUT carries the whole blob, or nothing after the chunks
+            separator = "&" if "?" in session.location else "?"
+            self._send("PUT", f"{session.location}{separator}digest={digest}", ok=(201,), stale=(404,), content=body(0, last),
+                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(last)})
+        except httpx.TransportError:
+            session.interrupted = True
+            raise
+        self._count(size)
 
-    def _upload_chunks(self, location: str, handle) -> str:
-        offset = 0
-        while chunk := handle.read(self.chunk_size):
-            headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
-            response = self._send("PATCH", location, ok=(202,), stale=(404,), content=chunk, headers=headers)
-            location = urljoin(location, response.headers["location"])
-            offset += len(chunk)
-        return location
+    def _send_chunks(self, session: UploadSession, size: int, body) -> None:
+        while session.offset < size:
+            offset = session.offset
+            length = min(self.chunk_size, size - offset)
+            headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + length - 1}", "Content-Length": str(length)}
+            response = self._send("PATCH", session.location, ok=(202,), stale=(404, 416), content=body(offset, length), headers=headers)
+            session.location = urljoin(session.location, response.headers["location"])
+            session.offset = offset + length
+
+    def _resumed(self, session: UploadSession) -> bool:
+        """Whether the interrupted session goes on: the registry reports (GET → Range) how much it
+        holds, and the next chunk starts there. False when it no longer knows the session."""
+        response = self._send("GET", session.location, ok=(204, 400, 404, 405))
+        offset = confirmed_offset(response.headers.get("range", ""), session.offset) if response.status_code == 204 else None
+        if offset is None:
+            return False
+        session.location = urljoin(session.location, response.headers.get("location", session.location))
+        session.offset, session.interrupted = offset, False
+        return True
 
     def _cancel(self, location: str) -> None:
         """Best effort: give back the upload session a declined mount opened."""

@@ -58,12 +58,12 @@ def _conda_on_top(request: BuildRequest, recipe, config: dict) -> tuple[Lock, di
         raise BuildError("conda", "the Dockerfile's base image cannot be read, so the conda environment cannot be solved for it",
                          "use image + docker.steps (the base is then known), or a Dockerfile FROM an image in a registry", rule="image.not-found")
     conda, records, python = solve_environment(request, recipe.base, recipe.base_store)
-    layers = pack_conda(conda, records, request.log)
+    layers = pack_conda(conda, records, request.log, on_layer=request.on_layer)
     wheels = resolve(request.spec.pip, python, request.index) if python and request.spec.pip.installs_anything else []
     files = {}
     if wheels:
         files = fetch_wheels(wheels, request.index)
-        layers += pack_layers(pip_jobs(plan_layers(wheels), files, python, venv=False))
+        layers += pack_layers(pip_jobs(plan_layers(wheels), files, python, venv=False), on_layer=request.on_layer)
     lock = Lock(recipe.base.digest, python, tuple(wheels), conda)
     created = image_created(wheel_files=files.values(), conda_records=records, base=recipe.base)
     return lock, img.extended(config, layers, request.spec.variables, conda=True), layers, created
