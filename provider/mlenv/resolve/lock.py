@@ -34,6 +34,12 @@ class Lock:
 
 
 def lock_hash(lock: Lock) -> str:
+    return sha256_hex(lock_bytes(lock))
+
+
+def lock_bytes(lock: Lock) -> bytes:
+    """What the lock hash covers, as bytes: the image carries them (catalogue/artifact.py), so their
+    sha256 is the image's lock hash."""
     payload = {
         "base": lock.base_digest,
         "python": lock.python.version if lock.python else None,
@@ -41,4 +47,4 @@ def lock_hash(lock: Lock) -> str:
     }
     if lock.conda is not None:
         payload["conda"] = lock.conda.identity()
-    return sha256_hex(canonical_json(payload, ensure_ascii=True))
+    return canonical_json(payload, ensure_ascii=True)
