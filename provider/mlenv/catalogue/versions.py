@@ -28,7 +28,7 @@ from mlenv.oci.image import DEFINITION_HASH, descriptor
 from mlenv.oci.mediatypes import OCI_MANIFEST
 
 SETTLE_ENV = "MLENV_CATALOGUE_SETTLE"
-DEFAULT_SETTLE = 1.0  # seconds between claiming a version and reading who won it
+DEFAULT_SETTLE = 2.0  # seconds between claiming a version and reading who won it
 ATTEMPTS = 64
 RECORD_TYPE = "application/vnd.mlenv.version.v1+json"
 NAME_KEY, VERSION_KEY, IMAGE_KEY = "dev.mlenv.name", "dev.mlenv.version", "dev.mlenv.image-digest"
@@ -56,7 +56,11 @@ class Slots:
     states: set[str] = field(default_factory=set)
     labels: set[str] = field(default_factory=set)
 
-    def next_number(self) -> str:
+    def next_number(self, definition_hash: str, again: str | None = None) -> str:
+        """One past every number tagged or claimed; or `again`, a slot whose claim was too slow,
+        while no one else claimed it."""
+        if again and again not in self.versions and self.claims.get(again, set()) <= {definition_hash[:16]}:
+            return again
         numbers = [int(v) for v in (*self.versions, *self.claims) if v.isdigit()]
         return str(max(numbers, default=0) + 1)
 
@@ -108,16 +112,17 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
     scheme.check_name(name)
     if version is not None:
         scheme.check_version(version)
-    settle = settle_seconds()
+    settle, slow = settle_seconds(), None
     for _ in range(ATTEMPTS):
         started = time.monotonic()
         slots = scan(store.list_tags(), name)
-        done, slot = _known_or_slot(store, name, slots, definition_hash, version)
+        done, slot = _known_or_slot(store, name, slots, definition_hash, version, slow)
         if done:
             return done
         _claim(store, name, slot, definition_hash=definition_hash, digest=digest)
         if time.monotonic() - started > settle / 2:
-            continue  # too slow for the others to have seen the claim in time: this slot is not ours to take
+            slow = None if version else slot  # too slow for the others to be sure to see it: claim again, or the next slot
+            continue
         time.sleep(settle)
         won = _decide(store, name, slot, definition_hash, version)
         if won:
@@ -126,8 +131,9 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
                      f"run it again, or raise {SETTLE_ENV} (now {settle}s)")
 
 
-def _known_or_slot(store, name: str, slots: Slots, definition_hash: str, version: str | None) -> tuple[Version | None, str]:
-    """The version already registered for this request, or the slot to claim."""
+def _known_or_slot(store, name: str, slots: Slots, definition_hash: str, version: str | None, again: str | None = None) -> tuple[Version | None, str]:
+    """The version already registered for this request, or the slot to claim (a slot someone else
+    claimed is never claimed: that is what keeps two winners apart)."""
     if version is not None:
         existing = tagged(store, name, version) if version in slots.versions else None
         if existing:
@@ -141,7 +147,7 @@ def _known_or_slot(store, name: str, slots: Slots, definition_hash: str, version
             existing = tagged(store, name, known)
             if existing and existing.definition_hash == definition_hash:
                 return existing, known
-    return None, slots.next_number()
+    return None, slots.next_number(definition_hash, again)
 
 
 def _decide(store, name: str, slot: str, definition_hash: str, version: str | None) -> Version | None:

@@ -22,7 +22,9 @@ METADATA_PROPERTIES = ("env_name", *METADATA_FIELDS[1:])
 DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "conda", "pip", "pip_constraints", "spark", "variables", "curated", "builder", "verify")
 SECRET_PROPERTIES = ("registry_password", "base_image_registry_password")
 CREDENTIAL_PROPERTIES = ("registry_username", *SECRET_PROPERTIES)
-OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed")
+OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed", "version", "labels")
+# An Environment's own input (not part of the definition): the labels to point at its version.
+LABELS_PROPERTY = "labels"
 
 
 @dataclass(frozen=True)
