@@ -161,24 +161,24 @@ def _print_shown(args, image_ref: str, version, carried) -> None:
 def _label(args) -> int:
     from mlenv.catalogue import reads
 
-    name, version = _split(args.version, ":", "version")
-    store = _store(args.repository)
-    try:
-        done = reads.set_label(store, name, version, args.label)
-    finally:
-        store.close()
-    print(f"{name}:{done.version}\tlabels {', '.join(done.labels)}")
+    done = _change(args, lambda store, name, version: reads.set_label(store, name, version, args.label))
+    print(f"{done.name}:{done.version}\tlabels {', '.join(done.labels)}")
     return 0
 
 
 def _archive(args) -> int:
     from mlenv.catalogue import reads
 
+    done = _change(args, lambda store, name, version: reads.set_archived(store, name, version, args.archived))
+    print(f"{done.name}:{done.version}\t{'archived' if done.archived else 'restored'}")
+    return 0
+
+
+def _change(args, change):
+    """One change to the catalogue of args.repository, at args.version (NAME:VERSION)."""
     name, version = _split(args.version, ":", "version")
     store = _store(args.repository)
     try:
-        done = reads.set_archived(store, name, version, args.archived)
+        return change(store, name, version)
     finally:
         store.close()
-    print(f"{name}:{done.version}\t{'archived' if done.archived else 'restored'}")
-    return 0
