@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from mlenv.catalogue import artifact, reads, tags as scheme
+from mlenv.catalogue import artifact, reads, tags as scheme, versions as versions_module
 from mlenv.catalogue.versions import register
 from mlenv.diagnostics.errors import SpecError
 from mlenv.digests import digest_of
@@ -77,6 +77,39 @@ def test_versions_increment_reuse_and_stay_immutable(store_spec):
     assert register(store, "train", digest=second[0], definition_hash=second[1], version="7").version == "7"
     assert [(v.version, v.labels) for v in reads.versions(store, "train")] == [("1", ()), ("2", ()), ("7", ("latest",))]
     assert store.get_manifest("train.v1")[0] == first[2]  # the version tag is the image itself: pullable
+    reads.set_label(store, "train", "2", "prod")  # 2 and 7 hold one image: the label belongs to the higher
+    assert [v.labels for v in reads.versions(store, "train")] == [(), (), ("prod", "latest")]
+
+
+def test_a_number_someone_claimed_is_never_taken_again(store_spec):
+    store = _open(store_spec)
+    other, ours = _image(store, "killed-writer"), _image(store, "ours")
+    versions_module.put_marker(store, scheme.claim_tag("train", "1", other[1]), versions_module.RECORD_TYPE, {})  # claimed, never tagged
+    assert register(store, "train", digest=ours[0], definition_hash=ours[1]).version == "2"
+
+
+def test_registries_without_the_referrers_api_are_read_through_the_fallback_tag(registry):
+    store = RegistryStore(registry.host, f"catalogue/referrers-{os.getpid()}")
+    digest, _, manifest = _image(store, "referred")
+    assert store.get_referrers(digest) is None  # Distribution 2.8: 404
+    artifact.attach(store, manifest, {"image": "base:1"}, b"{}")
+    assert artifact.carried(store, digest).definition == {"image": "base:1"}
+
+
+def test_named_builds_register_unnamed_and_uncataloguable_ones_do_not(tmp_path, base_image):
+    from mlenv.definition.load import from_mapping
+    from mlenv.pipeline import build
+
+    def built(variable: str, **metadata):
+        lines = []
+        spec = from_mapping({"image": base_image, "python": {"user_managed_dependencies": True}, "variables": {"V": variable}, **metadata})
+        return build(spec, f"oci:{tmp_path / 'out'}", log=lines.append), lines
+
+    assert built("a", name="train", version="auto")[0].version == "1"  # Azure ML's auto: the next number
+    assert built("b", name="train", version="5")[0].version == "5"
+    assert built("c")[0].version == ""
+    result, log = built("d", name="my.env")
+    assert result.version == "" and any(line.startswith("warning: not registered as a version: name: cannot be a catalogue name") for line in log)
 
 
 def test_labels_archive_restore_and_latest(store_spec):
