@@ -80,7 +80,6 @@ def _list(args) -> int:
 
 def _history(args) -> int:
     from mlenv.catalogue import artifact, reads
-    from mlenv.definition.load import from_mapping
     from mlenv.identity.changes import compare, render
 
     store = _store(args.repository)
@@ -93,8 +92,7 @@ def _history(args) -> int:
             state = " (archived)" if version.archived else ""
             print(f"{args.name}:{version.version}{state}\t{version.created or '-'}\tdefinition {version.definition_hash[:12]}"
                   f"\t{version.digest}\tlabels {', '.join(version.labels) or '-'}")
-            carried = artifact.carried(store, version.digest)
-            spec = from_mapping(carried.definition) if carried else None
+            spec = _stored_spec(artifact.carried(store, version.digest))
             if previous is not None and spec is not None:
                 text = render(compare(previous, spec), "text", f"{args.name}:{version.version}")
                 print("".join(f"    {line}\n" for line in text.splitlines()), end="")
@@ -104,11 +102,23 @@ def _history(args) -> int:
     return 0
 
 
+def _stored_spec(carried):
+    """The model of a carried definition; None when there is none, or it no longer loads here (a
+    local file it names is gone): that version's changelog is then left out, not the history."""
+    from mlenv.definition.load import from_mapping
+    from mlenv.diagnostics.errors import MlenvError
+
+    try:
+        return from_mapping(carried.definition) if carried else None
+    except MlenvError:
+        return None
+
+
 def _show(args) -> int:
     from mlenv.catalogue import artifact, reads
     from mlenv.diagnostics.errors import SpecError
 
-    repository, at, digest = args.repository.rpartition("@") if "@sha256:" in args.repository else (args.repository, "", "")
+    repository, _, digest = args.repository.rpartition("@") if "@sha256:" in args.repository else (args.repository, "", "")
     store = _store(repository)
     try:
         if digest:

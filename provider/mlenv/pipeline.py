@@ -71,7 +71,7 @@ def build(
         else:
             with warnings_to(buildlog):  # a damaged cache entry, repaired, is said in this build's log
                 result = _build_and_publish(request, target, tag)
-        _register(target, spec, result, labels, log)
+        _register(target, spec, result, labels, buildlog)
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:
