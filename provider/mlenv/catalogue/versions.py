@@ -116,7 +116,7 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
     for _ in range(ATTEMPTS):
         started = time.monotonic()
         slots = scan(store.list_tags(), name)
-        done, slot = _known_or_slot(store, name, slots, definition_hash, version, slow)
+        done, slot = _known_or_slot(store, name, slots, definition_hash, version, again=slow)
         if done:
             return done
         _claim(store, name, slot, definition_hash=definition_hash, digest=digest)
@@ -131,13 +131,13 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
                      f"run it again, or raise {SETTLE_ENV} (now {settle}s)")
 
 
-def _known_or_slot(store, name: str, slots: Slots, definition_hash: str, version: str | None, again: str | None = None) -> tuple[Version | None, str]:
+def _known_or_slot(store, name: str, slots: Slots, definition_hash: str, version: str | None, *, again: str | None = None) -> tuple[Version | None, str]:
     """The version already registered for this request, or the slot to claim (a slot someone else
     claimed is never claimed: that is what keeps two winners apart)."""
     if version is not None:
         existing = tagged(store, name, version) if version in slots.versions else None
         if existing:
-            return _same_or_conflict(store, existing, definition_hash), version
+            return _same_or_conflict(existing, definition_hash), version
         others = slots.claims.get(version, set()) - {definition_hash[:16]}
         if others:
             raise _conflict(name, version, definition_hash, _claimed_hash(store, name, version, min(others)))
@@ -187,7 +187,7 @@ def put_marker(store, tag: str, artifact_type: str, annotations: dict[str, str])
     store.put_manifest(tag, manifest, OCI_MANIFEST)
 
 
-def _same_or_conflict(store, existing: Version, definition_hash: str) -> Version:
+def _same_or_conflict(existing: Version, definition_hash: str) -> Version:
     if existing.definition_hash != definition_hash:
         raise _conflict(existing.name, existing.version, definition_hash, existing.definition_hash)
     return existing
