@@ -22,6 +22,7 @@ def build_cache(tmp_path_factory) -> Path:
     """Builds in tests use a cache of their own (wheels, layers, base facts), never the user's."""
     path = tmp_path_factory.mktemp("mlenv-cache")
     os.environ["MLENV_CACHE_DIR"] = str(path)
+    os.environ.setdefault("MLENV_CATALOGUE_SETTLE", "0.5")  # a named build registers its version: settle quickly on 127.0.0.1
     return path
 
 

@@ -7,6 +7,7 @@
   mlenv diff OLD NEW [--image IMAGE] [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
   mlenv import-rootfs ROOTFS.tar REF
   mlenv diagnose LOGFILE|- [--catalogue]
+  mlenv list|history|show|label|archive|restore REPO ...              (versions and labels: catalogue_cli.py)
 
 FILE is any definition mlenv reads (sources.py): an environment YAML (ours, Azure ML v2), an Azure ML
 v1 JSON file or saved folder, a bare conda file or requirements.txt, an MLflow model folder or
@@ -105,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument("log", nargs="?", help="log file, or - for standard input")
     diagnose.add_argument("--catalogue", action="store_true", help="print the rule catalogue as Markdown (docs/DIAGNOSTICS.md)")
     diagnose.set_defaults(run=_diagnose)
+    from mlenv.catalogue_cli import add_commands  # list, history, show, label, archive, restore (their imports wait until one runs)
+
+    add_commands(commands)
     return parser
 
 

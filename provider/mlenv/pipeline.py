@@ -42,6 +42,8 @@ class BuildResult:
     bytes_pushed: int
     seconds: float = 0.0
     layers: list[dict] = field(default_factory=list)
+    version: str = ""  # the catalogue version under the definition's name ("" for an unnamed one)
+    labels: list[str] = field(default_factory=list)
 
     def outputs(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("seconds", "layers")}
@@ -55,9 +57,12 @@ def build(
     log: Callable[[str], None] = lambda line: None,
     *,
     progress: Progress | None = None,
+    labels: tuple[str, ...] = (),
 ) -> BuildResult:
-    """The image for `spec` in `repository`: found (a cache hit) or built and published. `progress`
-    shows the long work (default: a line into the build log at each stage and every 5 s)."""
+    """The image for `spec` in `repository`: found (a cache hit) or built and published, then
+    registered as a version of the definition's name, with `labels` pointed at that version
+    (catalogue/, docs/VERSIONS.md). `progress` shows the long work (default: a line into the build
+    log at each stage and every 5 s)."""
     from mlenv.definition.rules import findings
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
@@ -67,23 +72,50 @@ def build(
     buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else ""])  # the lookup's log
     target = open_store(target_ref, credentials)
     try:
-        hit = lookup(target, target_ref.repository, tag, hash_hex)
-        if hit:
-            log(f"cache hit: {hit.image_ref} already holds definition {hash_hex[:12]}")
-            hit.seconds = time.monotonic() - started
-            return hit
-        request = _request(spec, repository, credentials, index, log)  # only a build reads the index settings
-        buildlog = request.log
-        progress = progress or Progress(buildlog)
-        with warnings_to(buildlog), reporting(progress):  # a damaged cache entry, repaired, is said in this build's log
-            result = _build_and_publish(request, target, tag)
-        progress.finish()
+        result = lookup(target, target_ref.repository, tag, hash_hex)
+        if result:
+            log(f"cache hit: {result.image_ref} already holds definition {hash_hex[:12]}")
+        else:
+            request = _request(spec, repository, credentials, index, log)  # only a build reads the index settings
+            buildlog = request.log
+            progress = progress or Progress(buildlog)
+            with warnings_to(buildlog), reporting(progress):  # a damaged cache entry, repaired, is said in this build's log
+                result = _build_and_publish(request, target, tag)
+            progress.finish()
+        _register(target, spec, result, labels, buildlog)
     except BuildError as error:
         raise diagnosed(error, buildlog) from None
     finally:
         target.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _register(target, spec: EnvironmentSpec, result: BuildResult, labels: tuple[str, ...], log: Callable[[str], None]) -> None:
+    """A named definition becomes a version of its name (the same hash keeps its version); an
+    unnamed one, or a name the catalogue cannot hold, is built and left unregistered."""
+    from mlenv.catalogue import reads
+    from mlenv.catalogue.tags import check_name, check_version
+    from mlenv.catalogue.versions import register
+    from mlenv.diagnostics.errors import SpecError
+
+    if not spec.name:
+        return
+    version = None if spec.version in ("", "auto") else spec.version  # Azure ML's `version: auto` is the next number
+    try:
+        check_name(spec.name)
+        if version is not None:
+            check_version(version)
+    except SpecError as error:
+        log(f"warning: not registered as a version: {error}")
+        return
+    registered = register(target, spec.name, digest=result.digest, definition_hash=result.definition_hash, version=version)
+    for label in labels:
+        reads.set_label(target, spec.name, registered.version, label)
+    reads.move_latest(target, spec.name)
+    result.version = registered.version
+    result.labels = list(reads.resolve(target, spec.name, version=registered.version).labels)
+    log(f"registered {spec.name}:{result.version}" + (f" ({', '.join(result.labels)})" if result.labels else ""))
 
 
 def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credentials | None = None,
@@ -181,8 +213,10 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
     from mlenv.builders.checkout import source_annotations
     from mlenv.builders.verify import verify_parts
     from mlenv.oci.publish import publish
+    from mlenv.catalogue.artifact import attach
+    from mlenv.identity.canonical import to_mapping
     from mlenv.oci.uploads import BlobUploads
-    from mlenv.resolve.lock import lock_hash
+    from mlenv.resolve.lock import lock_bytes, lock_hash
 
     spec = request.spec
     # The pushes start while the builder works: it hands over the base once resolved, each layer once packed.
@@ -199,6 +233,7 @@ def _build_and_publish(request: BuildRequest, target, tag: str) -> BuildResult:
             verify_parts(parts, config, request)
         report = publish(target, base=parts.base, base_store=parts.base_store, layers=list(parts.layers),
                          config=config, manifest=manifest, tag=tag, uploads=uploads)
+        attach(target, manifest, to_mapping(spec), lock_bytes(parts.lock))  # the image carries its definition and lock
     request.log(f"pushed {report.bytes_pushed} bytes ({report.blobs_uploaded} uploaded, {report.blobs_mounted} mounted, {report.blobs_present} already there)")
     layer_info = [{"digest": layer.digest, "size": layer.size, "created_by": layer.created_by} for layer in parts.layers]
     return BuildResult(image_ref=f"{request.target.repository}@{report.digest}", digest=report.digest, tag=tag, tag_ref=f"{request.target.repository}:{tag}",

@@ -29,7 +29,7 @@ from mlenv.pipeline import build, exists
 from mlenv.definition.reference import parse_repository
 from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.definition.load import TOP_FIELDS, from_mapping
-from mlenv.definition.model import CREDENTIAL_PROPERTIES, DEFINITION_PROPERTIES, METADATA_PROPERTIES, OUTPUT_PROPERTIES, SOURCE_PROPERTY
+from mlenv.definition.model import CREDENTIAL_PROPERTIES, DEFINITION_PROPERTIES, LABELS_PROPERTY, METADATA_PROPERTIES, OUTPUT_PROPERTIES, SOURCE_PROPERTY
 from mlenv.settings import registry_credentials
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
@@ -116,7 +116,7 @@ def _plain(value: Any) -> Any:
 def _checked_inputs(news: dict, spec) -> dict:
     mapping = to_mapping(spec)
     mapping.pop("name", None)
-    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", SOURCE_PROPERTY, *CREDENTIAL_PROPERTIES)}
+    kept = {k: v for k, v in news.items() if k.startswith("__") or k in ("repository", SOURCE_PROPERTY, LABELS_PROPERTY, *CREDENTIAL_PROPERTIES)}
     hash_hex = definition_hash(spec)
     return {**kept, **mapping, **({"env_name": spec.name} if spec.name else {}), "definition_hash": hash_hex, "tag": tag_for(hash_hex)}
 
@@ -157,8 +157,8 @@ class EnvironmentProvider(ResourceProvider):
         definition = news.get("definition_hash")
         if definition is None or _is_unknown(definition):
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        changed = [k for k in ("definition_hash", *DEFINITION_PROPERTIES, *METADATA_PROPERTIES) if _changed(olds, news, k)]
-        return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=False)
+        changed = [k for k in ("definition_hash", *DEFINITION_PROPERTIES, *METADATA_PROPERTIES) if k != "version" and _changed(olds, news, k)]
+        return DiffResult(changes=bool(changed or replaces or _catalogue_changed(olds, news)), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:
         with _explained():
@@ -166,7 +166,8 @@ class EnvironmentProvider(ResourceProvider):
         return CreateResult(id_=uuid.uuid4().hex, outs=outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
-        if olds.get("definition_hash") == news.get("definition_hash") and olds.get("repository") == news.get("repository"):
+        same = all(not _changed(olds, news, k) for k in ("definition_hash", "repository", "env_name"))
+        if same and not _catalogue_changed(olds, news):
             kept = {k: olds[k] for k in OUTPUT_PROPERTIES if k in olds}
             return UpdateResult(outs={**_public_inputs(news), **kept, "cache_hit": True, "bytes_pushed": 0})
         with _explained():
@@ -180,11 +181,20 @@ class EnvironmentProvider(ResourceProvider):
         return ReadResult(id_ if present else "", props if present else {})
 
     def delete(self, _id: str, _props: dict) -> None:
-        """Images are content-addressed and may be shared by other stacks: retained."""
+        """Images are content-addressed and may be shared by other stacks, versions are immutable:
+        both retained."""
 
     def _build(self, props: dict) -> dict:
-        result = build(_spec_for_build(props), props["repository"], _credentials(props), log=_progress)
+        labels = tuple(props.get(LABELS_PROPERTY) or ())
+        result = build(_spec_for_build(props), props["repository"], _credentials(props), log=_progress, labels=labels)
         return {**_public_inputs(props), **result.outputs()}
+
+
+def _catalogue_changed(olds: dict, news: dict) -> bool:
+    """The outputs `version` and `labels` share their names with inputs (an explicit version, the
+    labels to set): changed only when the inputs ask for what the outputs do not hold."""
+    explicit = news.get("version")
+    return bool((explicit and explicit != olds.get("version")) or set(news.get(LABELS_PROPERTY) or ()) - set(olds.get(LABELS_PROPERTY) or ()))
 
 
 def _progress(line: str) -> None:

@@ -20,7 +20,7 @@ from mlenv.diagnostics.errors import SpecError
 from mlenv.provider import EnvironmentProvider
 from mlenv.definition.load import from_mapping, load_file
 from mlenv.definition.azureml_v1 import SAVED_SOURCE
-from mlenv.definition.model import OUTPUT_PROPERTIES, SECRET_PROPERTIES, SOURCE_PROPERTY
+from mlenv.definition.model import LABELS_PROPERTY, OUTPUT_PROPERTIES, SECRET_PROPERTIES, SOURCE_PROPERTY
 
 from .sections import DockerSection, PythonSection, SparkSection, section_mapping
 
@@ -41,6 +41,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
     packages: pulumi.Output[list]
     cache_hit: pulumi.Output[bool]
     bytes_pushed: pulumi.Output[int]
+    version: pulumi.Output[str]  # the version under env_name in the repository ("" with no env_name)
+    labels: pulumi.Output[list]  # that version's labels, `latest` among them while it is the newest
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class Environment(Resource, module="mlenv", name="Environment"):
         version: Optional[str] = None,
         description: Optional[str] = None,
         tags: Optional[Mapping[str, str]] = None,
+        labels: Optional[Sequence[str]] = None,
         registry_username: Optional[pulumi.Input[str]] = None,
         registry_password: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -89,8 +92,9 @@ class Environment(Resource, module="mlenv", name="Environment"):
             "registry_username": registry_username,
             "registry_password": secret(registry_password),
             "base_image_registry_password": secret(base_password),
-            **{key: None for key in OUTPUT_PROPERTIES},
+            LABELS_PROPERTY: list(labels) if labels else None,
         }
+        props.update({key: None for key in OUTPUT_PROPERTIES if props.get(key) is None})
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_PROPERTIES)))
         super().__init__(EnvironmentProvider(), resource_name, props, opts)
         _warn(self, specs)

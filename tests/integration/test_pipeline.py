@@ -75,7 +75,9 @@ def test_image_layout_is_the_embedded_default(base_image, index_settings, tmp_pa
     layout = tmp_path / "images"
     result = build(spec(base_image, "six==1.16.0"), f"oci:{layout}", index=index_settings)
     index = json.loads((layout / "index.json").read_text())
-    assert [m["digest"] for m in index["manifests"]] == [result.digest]
+    tagged = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
+    referrers = "sha256-" + result.digest.split(":")[1]  # the index of the artifact carrying the definition (catalogue/artifact.py)
+    assert set(tagged) == {result.tag, referrers} and tagged[result.tag] == result.digest
     assert (layout / "blobs" / "sha256" / result.digest.split(":")[1]).exists()
     assert build(spec(base_image, "six==1.16.0"), f"oci:{layout}", index=index_settings).cache_hit
 

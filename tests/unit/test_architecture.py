@@ -13,9 +13,9 @@ import pytest
 from tests import paths
 
 PACKAGE = paths.ROOT / "provider" / "mlenv"
-ORDER = ["foundation", "definition", "identity", "resolve", "oci", "builders", "shell"]
+ORDER = ["foundation", "definition", "identity", "resolve", "oci", "catalogue", "builders", "shell"]
 FOUNDATION = {"diagnostics", "cache", "digests"}
-SHELLS = {"pipeline", "cli", "provider", "settings"}
+SHELLS = {"pipeline", "cli", "catalogue_cli", "provider", "settings"}
 
 
 def stage_of(module: str) -> str:

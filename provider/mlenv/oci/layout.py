@@ -20,7 +20,7 @@ from typing import Iterator
 from mlenv.cache import atomic_write, partial_file, sweep_orphans
 from mlenv.diagnostics.errors import CacheError, StoreError
 from mlenv.digests import digest_of
-from mlenv.oci.mediatypes import OCI_INDEX
+from mlenv.oci.mediatypes import OCI_INDEX, OCI_MANIFEST
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LOCK_NAME = "index.json.lock"
@@ -67,12 +67,32 @@ class LayoutStore:
 
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
         entry = self._find(reference)
+        if entry is None and reference.startswith("sha256:"):
+            return self._untagged_manifest(reference)
         if entry is None or not self.has_blob(entry["digest"]):
             return None
         return self.get_blob(entry["digest"]), entry["mediaType"]
 
+    def _untagged_manifest(self, digest: str) -> tuple[bytes, str] | None:
+        """A manifest put by digest alone (an artifact whose subject is an image) is a blob only."""
+        if not self.has_blob(digest) or self._blob_path(digest).stat().st_size > 4 * 1024 * 1024:
+            return None
+        data = self.get_blob(digest)
+        try:
+            media_type = json.loads(data).get("mediaType")
+        except (ValueError, AttributeError):
+            return None
+        return (data, media_type) if media_type in (OCI_INDEX, OCI_MANIFEST) else None
+
     def has_manifest(self, reference: str) -> bool:
         return self.get_manifest(reference) is not None
+
+    def list_tags(self) -> list[str]:
+        return [m["annotations"][REF_NAME] for m in self._index()["manifests"] if REF_NAME in m.get("annotations", {})]
+
+    def get_referrers(self, digest: str) -> list[dict] | None:
+        """A layout has no referrers API: None sends the caller to the tag-schema fallback."""
+        return None
 
     def _find(self, reference: str) -> dict | None:
         for entry in self._index()["manifests"]:

@@ -193,6 +193,28 @@ class RegistryStore:
         response = self._send("HEAD", f"{self.base}/manifests/{reference}", ok=(200, 404), headers={"Accept": MANIFEST_ACCEPT})
         return response.status_code == 200
 
+    @_retrying
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository (none when it does not exist yet), following `Link` pages."""
+        tags, url = [], f"{self.base}/tags/list"
+        while url:
+            response = self._send("GET", url, ok=(200, 404))
+            if response.status_code == 404:
+                return []
+            tags += response.json().get("tags") or []
+            following = response.links.get("next", {}).get("url")
+            url = urljoin(url, following) if following else None
+        return tags
+
+    @_retrying
+    def get_referrers(self, digest: str) -> list[dict] | None:
+        """The referrers API's descriptors for `digest`, or None when the registry has no such API
+        (Distribution 2.8 answers 404): the caller then reads the tag-schema fallback."""
+        response = self._send("GET", f"{self.base}/referrers/{digest}", ok=(200, 404, 405))
+        if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+            return None
+        return response.json().get("manifests") or []
+
     # -- writes ---------------------------------------------------------------------------------
     @_retrying
     def mount_blob(self, digest: str, from_repository: str) -> bool:

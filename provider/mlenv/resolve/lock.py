@@ -35,6 +35,12 @@ class Lock:
 
 
 def lock_hash(lock: Lock) -> str:
+    return sha256_hex(lock_bytes(lock))
+
+
+def lock_bytes(lock: Lock) -> bytes:
+    """What the lock hash covers, as bytes: the image carries them (catalogue/artifact.py), so their
+    sha256 is the image's lock hash."""
     payload = {
         "base": lock.base_digest,
         "python": lock.python.version if lock.python else None,
@@ -44,4 +50,4 @@ def lock_hash(lock: Lock) -> str:
         payload["conda"] = lock.conda.identity()
     if lock.bytecode is not None:  # the compiler's exact version can change the layers' bytes
         payload["bytecode"] = lock.bytecode
-    return sha256_hex(canonical_json(payload, ensure_ascii=True))
+    return canonical_json(payload, ensure_ascii=True)

@@ -1,0 +1,1 @@
+"""Environments as versioned assets in their repository (docs/VERSIONS.md)."""
