@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: setup system venv test demo bench clean
+.PHONY: setup system venv test demo bench bench-ml clean
 
 setup: system venv
 
@@ -28,6 +28,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+bench-ml: setup
+	$(BIN)/python bench/ml.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mlenv .pytest_cache
