@@ -15,7 +15,9 @@ and kept; everything else the run makes is deleted unless --keep. --small: numpy
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -92,10 +94,10 @@ def mlenv_side(run: Run) -> tuple[dict[str, Step], list[str], int]:
     first, second = run.work / "mlenv-cache-1", run.work / "mlenv-cache-2"
     steps = {}
     for scenario, pip, repository in zip(SCENARIOS, (run.before, run.before, run.after, run.after),
-                                         ("bench/mlenv-cold", "bench/mlenv-warm", "bench/mlenv-warm", "bench/mlenv-warm"), strict=True):
+                                         ("bench-ml/mlenv-cold", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm"), strict=True):
         steps[scenario] = mlenv_build(run, pip, repository, first)
     shutil.rmtree(first)
-    again = mlenv_build(run, run.before, "bench/mlenv-cold-again", second)
+    again = mlenv_build(run, run.before, "bench-ml/mlenv-cold-again", second)
     shutil.rmtree(second)
     digests = [steps["cold"].extra["digest"], again.extra["digest"]]
     return steps, digests, steps["cold"].extra["packages"]
@@ -116,12 +118,12 @@ def mlenv_build(run: Run, pip: list[str], repository: str, cache: Path) -> Step:
 
 
 def docker_tags(run: Run) -> list[str]:
-    return [f"{run.registry.host}/bench/docker-cold:latest", f"{run.registry.host}/bench/docker-warm:latest", run.base]
+    return [f"{run.registry.host}/bench-ml/docker-cold:latest", f"{run.registry.host}/bench-ml/docker-warm:latest"]
 
 
 def docker_side(run: Run) -> dict[str, Step]:
     """`docker build` + `docker push` of the same environment, the engine's work included."""
-    cold_tag, warm_tag, _ = docker_tags(run)
+    cold_tag, warm_tag = docker_tags(run)
     subprocess.run(["docker", "pull", "--quiet", run.base], check=True, capture_output=True)  # the base is present
     plan = zip(SCENARIOS, (run.before, run.before, run.after, run.after), (cold_tag, warm_tag, warm_tag, warm_tag),
                (True, False, False, False), strict=True)
@@ -160,8 +162,12 @@ def machine_limits(run: Run, wheels: list[Path], small: bool) -> dict[str, float
     return limits
 
 
-def remove_docker_images(tags: list[str]) -> None:
-    subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True)
+def remove_docker_images() -> None:
+    """Every image a bench-ml run tagged (this one's, or what a killed one left): its repositories are bench-ml/…"""
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout
+    tags = [tag for tag in listed.split() if "/bench-ml/" in tag]
+    if tags:
+        subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -169,6 +175,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--small", action="store_true", help="numpy + six only: a quick smoke run")
     parser.add_argument("--keep", action="store_true", help=f"keep what the run made ({WORK}, the Docker images)")
     args = parser.parse_args(argv)
+    with one_run_at_a_time():
+        return run_all(args)
+
+
+@contextlib.contextmanager
+def one_run_at_a_time():
+    """Runs share the work folder and the Docker tags: a second one stops at once instead of mixing in."""
+    services.CACHE.mkdir(parents=True, exist_ok=True)
+    with (services.CACHE / ".bench-ml.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(f"another bench-ml run is going on (it holds {handle.name}); wait for it to end")
+        yield
+
+
+def run_all(args: argparse.Namespace) -> dict:
     ensure_wheels()
     shutil.rmtree(WORK, ignore_errors=True)  # what a killed run left
     WORK.mkdir(parents=True)
@@ -190,11 +213,11 @@ def measure(before: list[str], *, small: bool, keep: bool = False) -> ml_report.
     """Start the registry and the index, then the limits, the mlenv side and the Docker side."""
     registry = services.start_registry(WORK / "registry")
     index = services.start_pypiserver(WHEELS, WORK / "index")
-    base = f"{registry.host}/base/python:3.11-bookworm"
+    base = f"{registry.host}/bench-ml/base:3.11-bookworm"
     try:
         with RegistryGauge(registry.root, int(registry.host.rsplit(":", 1)[1])) as gauge:
             run = Run(registry, gauge, index.url, base, before, [PIN_AFTER if p == PIN_BEFORE else p for p in before], WORK)
-            remove_docker_images(docker_tags(run))
+            remove_docker_images()
             try:
                 import_rootfs(services.ensure_base_rootfs(), base)
                 wheels = wheels_of(before)
@@ -203,7 +226,7 @@ def measure(before: list[str], *, small: bool, keep: bool = False) -> ml_report.
                 docker = docker_side(run)
             finally:
                 if not keep:
-                    remove_docker_images(docker_tags(run))
+                    remove_docker_images()
     finally:
         index.stop()
         registry.stop()
