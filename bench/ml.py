@@ -95,9 +95,9 @@ def mlenv_side(run: Run) -> tuple[dict[str, Step], list[str], int]:
     steps = {}
     for scenario, pip, repository in zip(SCENARIOS, (run.before, run.before, run.after, run.after),
                                          ("bench-ml/mlenv-cold", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm"), strict=True):
-        steps[scenario] = mlenv_build(run, pip, repository, first)
+        steps[scenario] = progress("mlenv", scenario, mlenv_build(run, pip, repository, first))
     shutil.rmtree(first)
-    again = mlenv_build(run, run.before, "bench-ml/mlenv-cold-again", second)
+    again = progress("mlenv", "cold again, another empty cache", mlenv_build(run, run.before, "bench-ml/mlenv-cold-again", second))
     shutil.rmtree(second)
     digests = [steps["cold"].extra["digest"], again.extra["digest"]]
     return steps, digests, steps["cold"].extra["packages"]
@@ -127,7 +127,14 @@ def docker_side(run: Run) -> dict[str, Step]:
     subprocess.run(["docker", "pull", "--quiet", run.base], check=True, capture_output=True)  # the base is present
     plan = zip(SCENARIOS, (run.before, run.before, run.after, run.after), (cold_tag, warm_tag, warm_tag, warm_tag),
                (True, False, False, False), strict=True)
-    return {scenario: docker_step(run, pip, tag, no_cache=no_cache) for scenario, pip, tag, no_cache in plan}
+    return {scenario: progress("docker", scenario, docker_step(run, pip, tag, no_cache=no_cache)) for scenario, pip, tag, no_cache in plan}
+
+
+def progress(side: str, scenario: str, step: Step) -> Step:
+    """One line on stderr per step as it ends: a long run shows where it is."""
+    print(f"bench-ml: {side} {scenario}: {step.wall:.1f} s, {step.cpu:.1f} s CPU, {step.uploaded / 1e6:.1f} MB uploaded",
+          file=sys.stderr, flush=True)
+    return step
 
 
 def docker_step(run: Run, pip: list[str], tag: str, *, no_cache: bool) -> Step:
