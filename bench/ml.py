@@ -170,11 +170,16 @@ def machine_limits(run: Run, wheels: list[Path], small: bool) -> dict[str, float
 
 
 def remove_docker_images() -> None:
-    """Every image a bench-ml run tagged (this one's, or what a killed one left): its repositories are bench-ml/…"""
-    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout
-    tags = [tag for tag in listed.split() if "/bench-ml/" in tag]
-    if tags:
-        subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True)
+    """Every reference a bench-ml run made (this one's, or what a killed one left: its repositories are
+    bench-ml/…), by tag and by digest: a pushed image untagged stays behind under its digest. Never by
+    image ID: the base's ID is the same as other runs' copies of the testbed base."""
+    listed = subprocess.run(["docker", "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"],
+                            capture_output=True, text=True).stdout
+    references = []
+    for repository, tag, digest in (line.split() for line in listed.splitlines() if "/bench-ml/" in line):
+        references += [f"{repository}:{tag}"] * (tag != "<none>") + [f"{repository}@{digest}"] * (digest != "<none>")
+    if references:
+        subprocess.run(["docker", "rmi", *references], capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -44,7 +44,8 @@ def test_cold_stores_layers_a_no_op_nothing_and_two_cold_builds_agree(small_run)
     _, figures = small_run
     mlenv, docker = figures["steps"]["mlenv"], figures["steps"]["docker"]
     assert mlenv["cold"]["stored"] > 0 and docker["cold"]["stored"] > 0
-    assert mlenv["no-op"]["extra"]["cache_hit"] and mlenv["no-op"]["stored"] == mlenv["no-op"]["uploaded"] == 0
+    assert mlenv["no-op"]["extra"]["cache_hit"] and mlenv["no-op"]["stored"] == 0
+    assert mlenv["no-op"]["uploaded"] < 100_000  # requests' headers only: a no-op sends no blob
     assert all(step["cpu"] > 0 and step["peak_rss"] > 0 for step in (mlenv["cold"], docker["cold"]))
     first, second = figures["cold_digests"]
     assert first == second and first.startswith("sha256:")
