@@ -165,7 +165,8 @@ def machine_limits(run: Run, wheels: list[Path], small: bool) -> dict[str, float
     limits = ml_limits.compression_limits(sample)
     sample.unlink()
     limits["disk write, MB/s"] = ml_limits.disk_write_rate(run.work, 1024 * ml_limits.MIB // scale)
-    limits["upload to the registry, MB/s"] = ml_limits.upload_rate(run.registry.url, 512 * ml_limits.MIB // scale)
+    # the best of three: one probe on a busy machine measured 9 MB/s where the build itself sent 28
+    limits["upload to the registry, MB/s"] = max(ml_limits.upload_rate(run.registry.url, 256 * ml_limits.MIB // scale) for _ in range(3))
     return limits
 
 
