@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: setup system venv test demo bench bench-pack clean
+.PHONY: setup system venv test demo bench bench-pack bench-ml clean
 
 setup: system venv
 
@@ -32,6 +32,9 @@ bench: setup
 
 bench-pack: setup
 	$(BIN)/python bench/pack.py
+
+bench-ml: setup
+	$(BIN)/python bench/ml.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mlenv .pytest_cache

@@ -33,6 +33,7 @@ from mlenv.oci.rootfs import import_rootfs  # noqa: E402
 from mlenv.definition.load import from_mapping  # noqa: E402
 from testbed import services  # noqa: E402
 from bench import conda, noop, startup  # noqa: E402
+from bench.ml_meter import stored_bytes  # noqa: E402
 
 PIP = ["numpy==1.26.4", "requests", "six==1.16.0"]
 PIP_CHANGED = ["numpy==1.26.4", "requests", "six==1.17.0"]
@@ -107,20 +108,15 @@ def docker_figures(base: str, registry, index_url: str, work: Path) -> dict:
         (context / "Dockerfile").write_text(DOCKERFILE.format(base=base, index=index_url, pip=" ".join(f"'{p}'" for p in pip)))
         tag = f"{registry.host}/bench/docker:latest"
         _, build_s = timed(lambda: list(client.build(path=str(context), tag=tag, network_mode="host", nocache=nocache, rm=True, decode=True)))
-        before = _stored_bytes(registry)
+        before = stored_bytes(registry.root)
         _, push_s = timed(lambda: [_raise_on_error(event) for event in client.push(tag, stream=True, decode=True)])
-        figures[label] = (build_s + push_s, _stored_bytes(registry) - before)
+        figures[label] = (build_s + push_s, stored_bytes(registry.root) - before)
     return figures
 
 
 def _raise_on_error(event: dict) -> None:
     if "error" in event:
         raise RuntimeError(event["error"])
-
-
-def _stored_bytes(registry) -> int:
-    """Bytes of blobs the registry holds: the delta around a push is what the push really added."""
-    return sum(path.stat().st_size for path in Path(registry.root).rglob("data") if path.is_file())
 
 
 def main(argv: list[str] | None = None) -> None:
