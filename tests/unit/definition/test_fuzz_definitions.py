@@ -55,7 +55,7 @@ from mlenv.diagnostics.errors import MlenvError  # noqa: E402
 from mlenv.definition.sources import load_source  # noqa: E402
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "definitions"
-SEED, MUTANTS_PER_FILE, MAX_SECONDS = 20261201, 8, 5.0
+SEED, MUTANTS_PER_FILE, MAX_CPU_SECONDS = 20261201, 8, 5.0  # CPU seconds, not wall: bounded work whatever the machine's load
 JUNK = [b"*a", b"&a ", b"{", b"[", b"]", b"- ", b": ", b"\t", b"\x00", b"\xff\xfe", b'"\\ud800"', b"-r ../../x",
         b"-r /etc/passwd", b"--find-links /", b"9" * 5000, b"[" * 1200, b"!!python/object:os.system", b"\n" + b" " * 900 + b"k: v",
         b"${HOME}", b"\\", b"'", b"\r\n", "caf\u00e9".encode(), b"/dev/zero", b"../" * 50]
@@ -112,7 +112,7 @@ def test_mutated_fixtures_give_a_spec_error_or_a_definition_in_bounded_time(tmp_
         shutil.copytree(top, work, symlinks=True)
         target = work / path.relative_to(top)
         target.write_bytes(data)
-        started = time.monotonic()
+        started = time.process_time()
         try:
             spec = load_source(target if target.name not in ("MLmodel", "asset.yaml", "spec.yaml") else target.parent)
             findings(spec)
@@ -120,12 +120,12 @@ def test_mutated_fixtures_give_a_spec_error_or_a_definition_in_bounded_time(tmp_
             assert error.headline and len(str(error)) < 5000
         except Exception as error:  # noqa: BLE001 - the point: nothing else may escape
             escaped.append(f"{path.relative_to(FIXTURES)} #{number}: {type(error).__name__}: {str(error)[:200]}")
-        slowest = max(slowest, time.monotonic() - started)
+        slowest = max(slowest, time.process_time() - started)
         cases += 1
         shutil.rmtree(work)
     print(f"mutated corpus: {cases} cases, slowest {slowest:.3f} s")
     assert not escaped, "\n".join(escaped)
-    assert cases >= 300 and slowest < MAX_SECONDS, (cases, slowest)
+    assert cases >= 300 and slowest < MAX_CPU_SECONDS, (cases, slowest)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -136,6 +136,6 @@ def test_any_bytes_as_a_definition_or_an_included_file(data):
         (Path(work) / "environment.yml").write_bytes(data)
         (Path(work) / "with-include.yml").write_text("image: registry.example/base/python:3.11\npip: ['-r req.txt']\nconda_file: environment.yml\n")
         for name in ("environment.yml", "with-include.yml"):
-            started = time.monotonic()
+            started = time.process_time()
             parse_and_validate(lambda: load_file(Path(work) / name))
-            assert time.monotonic() - started < MAX_SECONDS
+            assert time.process_time() - started < MAX_CPU_SECONDS
