@@ -49,7 +49,7 @@ def test_the_whole_user_story_through_the_cli(tmp_path, registry, base_image, in
     assert shown["definition"]["pip"] == ["six==1.16.0"] and shown["lock_hash"] == first["lock_hash"]
 
     by_digest = _ok("show", f"{repository}@{second['digest']}", "--lock", str(tmp_path / "lock.json"))
-    assert "# version: 2" in by_digest and json.loads((tmp_path / "lock.json").read_text())["wheels"][0][:2] == ["six", "1.17.0"]
+    assert "# version: 2" in by_digest and ["six", "1.17.0"] in [w[:2] for w in json.loads((tmp_path / "lock.json").read_text())["wheels"]]
     rebuilt_definition = write(tmp_path / "shown" / "env.yml", by_digest)
     rebuilt = _build(rebuilt_definition, f"oci:{tmp_path / 'fresh'}", index)  # an empty store: a real rebuild
     assert rebuilt["cache_hit"] is False and rebuilt["digest"] == second["digest"]

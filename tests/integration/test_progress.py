@@ -50,7 +50,7 @@ def test_a_build_not_on_a_terminal_prints_a_few_progress_lines_and_the_totals(tm
     wheels = len(json.loads(subprocess.run([sys.executable, "-m", "mlenv.cli", "build", str(_env_file(tmp_path, base_image, PIP)), "--registry",
                                             f"{registry.host}/progress/plain", "--json"], capture_output=True, text=True, env=_environment(tmp_path, index),
                                            check=True).stdout)["packages"])  # the cache hit's outputs: every wheel locked (pip's own too)
-    assert _totals(summary) == (wheels, wheels + 1, wheels + 1)  # a layer per wheel plus the venv's; every layer pushed
+    assert _totals(summary) == (wheels, wheels + 1, wheels + 2)  # a layer per wheel plus the venv's; every layer and the config pushed
     assert "\r" not in done.stdout + done.stderr
 
 
@@ -65,7 +65,7 @@ def test_a_build_on_a_terminal_redraws_one_status_line_and_ends_with_the_totals(
     assert process.wait(60) == 0, shown + stdout
     assert "\r\x1b[Kprogress: downloaded" in shown  # drawn in place
     final = shown.rsplit("\r\x1b[K", 1)[1]
-    assert final.startswith("done in ") and final.endswith("\r\n") and _totals(final) == (3, 4, 4), repr(shown[-400:])  # six, idna, the venv's pip
+    assert final.startswith("done in ") and final.endswith("\r\n") and _totals(final) == (3, 4, 5), repr(shown[-400:])  # six, idna, the venv's pip
     assert "progress:" not in stdout and "locked 3 packages" in stdout  # the log stays on its own stream
 
 
@@ -96,4 +96,4 @@ def test_pulumi_up_shows_rate_limited_progress_from_the_provider(tmp_path, regis
     progress = [line for line in stderr.splitlines() if line.startswith("mlenv: progress: ")]
     assert 3 <= len(progress) <= PROGRESS_LINES, stderr
     summary = next(line for line in stderr.splitlines() if line.startswith("mlenv: done in "))
-    assert _totals(summary) == (8, 9, 9)  # the 7 wheels PIP locks, the venv's pip; a layer each and the venv's
+    assert _totals(summary) == (8, 9, 10)  # the 7 wheels PIP locks, the venv's pip; a layer each and the venv's

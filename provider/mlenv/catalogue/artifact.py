@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 from mlenv.catalogue.tags import fallback_tag
+from mlenv.catalogue.small_manifests import put_with_blobs
 from mlenv.diagnostics.errors import StoreError
 from mlenv.digests import canonical_json, digest_of, sha256_hex
 from mlenv.oci.image import LOCK_HASH, descriptor
@@ -37,9 +38,7 @@ class Carried:
 def attach(store, image_manifest: bytes, definition: dict, lock: bytes) -> str:
     """Push the artifact for the image (blobs, manifest by digest, then the fallback index)."""
     definition_blob = canonical_json(definition, ensure_ascii=True)
-    for blob in (EMPTY, definition_blob, lock):
-        if not store.has_blob(digest_of(blob)):
-            store.put_blob_bytes(digest_of(blob), blob)
+    blobs = (EMPTY, definition_blob, lock)
     manifest = canonical_json({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -50,9 +49,11 @@ def attach(store, image_manifest: bytes, definition: dict, lock: bytes) -> str:
         "annotations": {LOCK_HASH: sha256_hex(lock)},
     }, ensure_ascii=True)
     artifact_digest = digest_of(manifest)
-    store.put_manifest(artifact_digest, manifest, OCI_MANIFEST)
+    put_with_blobs(store, (artifact_digest,), manifest, blobs)
     _add_to_fallback(store, digest_of(image_manifest), {**descriptor(OCI_MANIFEST, manifest), "artifactType": ARTIFACT_TYPE})
     return artifact_digest
+
+
 
 
 def _add_to_fallback(store, image_digest: str, entry: dict) -> None:

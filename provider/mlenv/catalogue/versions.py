@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from mlenv.catalogue import tags as scheme
+from mlenv.catalogue.small_manifests import put_with_blobs
 from mlenv.diagnostics.errors import SpecError, StoreError
 from mlenv.digests import canonical_json, digest_of
 from mlenv.oci.image import DEFINITION_HASH, descriptor
@@ -179,12 +180,9 @@ def _claim(store, name: str, slot: str, *, definition_hash: str, digest: str) ->
 
 def put_marker(store, tag: str, artifact_type: str, annotations: dict[str, str]) -> None:
     """A small artifact (empty config, no layers) carrying `annotations`, under `tag`."""
-    if not store.has_blob(digest_of(EMPTY)):
-        store.put_blob_bytes(digest_of(EMPTY), EMPTY)
     manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
                                "config": descriptor(EMPTY_TYPE, EMPTY), "layers": [], "annotations": annotations}, ensure_ascii=True)
-    store.put_manifest(digest_of(manifest), manifest, OCI_MANIFEST)
-    store.put_manifest(tag, manifest, OCI_MANIFEST)
+    put_with_blobs(store, (digest_of(manifest), tag), manifest, (EMPTY,))
 
 
 def _same_or_conflict(existing: Version, definition_hash: str) -> Version:
