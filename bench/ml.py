@@ -37,6 +37,7 @@ from testbed import services  # noqa: E402
 
 FULL = ["torch==2.5.1", "triton==3.1.0", "numpy==2.1.3", "pandas==2.2.3", "scikit-learn==1.5.2", "six==1.16.0"]
 SMALL = ["numpy==2.1.3", "six==1.16.0"]
+VENV_PIP = "pip==24.3.1"  # the daemonless venv's own pip (builder /2), served by the bench's index like any wheel
 PIN_BEFORE, PIN_AFTER = "six==1.16.0", "six==1.17.0"
 WHEELS = services.CACHE / "bench-ml-wheels"
 WORK = services.CACHE / "bench-ml-run"
@@ -68,6 +69,7 @@ def ensure_wheels() -> Path:
     wanted = "\n".join([*FULL, PIN_AFTER])
     marker = WHEELS / ".complete"
     if marker.exists() and marker.read_text() == wanted:
+        _ensure_venv_pip()
         return WHEELS
     shutil.rmtree(WHEELS, ignore_errors=True)  # a different set: start again, so the folder stays bounded
     WHEELS.mkdir(parents=True)
@@ -77,12 +79,20 @@ def ensure_wheels() -> Path:
     subprocess.run([*download, *FULL], check=True, env={**env, "PIP_CONFIG_FILE": os.devnull})
     subprocess.run([*download, "--no-deps", PIN_AFTER], check=True, env={**env, "PIP_CONFIG_FILE": os.devnull})
     marker.write_text(wanted)
+    _ensure_venv_pip()
     return WHEELS
+
+
+def _ensure_venv_pip() -> None:
+    if not any(WHEELS.glob("pip-*.whl")):
+        env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")}
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(WHEELS), VENV_PIP],
+                       check=True, env={**env, "PIP_CONFIG_FILE": os.devnull})
 
 
 def wheels_of(requirements: list[str]) -> list[Path]:
     """The wheels a pip list installs: all of the full set's, or only the named ones for --small."""
-    names = {requirement.split("==")[0].replace("-", "_") for requirement in requirements}
+    names = {requirement.split("==")[0].replace("-", "_") for requirement in [*requirements, VENV_PIP]}
     everything = requirements == FULL
     pin_after = PIN_AFTER.replace("==", "-")
     return sorted(wheel for wheel in WHEELS.glob("*.whl")
