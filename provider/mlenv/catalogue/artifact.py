@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from mlenv.catalogue.tags import fallback_tag
-from mlenv.catalogue.small_manifests import put_with_blobs
+from mlenv.catalogue.small_manifests import EMPTY, EMPTY_TYPE, put_with_blobs
 from mlenv.diagnostics.errors import StoreError
 from mlenv.digests import canonical_json, digest_of, sha256_hex
 from mlenv.oci.image import LOCK_HASH, descriptor
@@ -23,8 +23,6 @@ from mlenv.oci.mediatypes import OCI_INDEX, OCI_MANIFEST
 ARTIFACT_TYPE = "application/vnd.mlenv.environment.v1+json"
 DEFINITION_TYPE = "application/vnd.mlenv.definition.v1+json"
 LOCK_TYPE = "application/vnd.mlenv.lock.v1+json"
-EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
-EMPTY = b"{}"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from mlenv.diagnostics.errors import RegistryError
 from mlenv.digests import digest_of
 from mlenv.oci.mediatypes import OCI_MANIFEST
 
+EMPTY_TYPE, EMPTY = "application/vnd.oci.empty.v1+json", b"{}"  # the OCI empty descriptor: an artifact's config
+
 
 def put_with_blobs(store, references: tuple[str, ...], manifest: bytes, blobs: tuple[bytes, ...]) -> None:
     """Put the blobs, then the manifest under each reference in turn (its digest, then a tag)."""

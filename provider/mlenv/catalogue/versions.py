@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from mlenv.catalogue import tags as scheme
-from mlenv.catalogue.small_manifests import put_with_blobs
+from mlenv.catalogue.small_manifests import EMPTY, EMPTY_TYPE, put_with_blobs
 from mlenv.diagnostics.errors import SpecError, StoreError
 from mlenv.digests import canonical_json, digest_of
-from mlenv.oci.image import DEFINITION_HASH, descriptor
+from mlenv.oci.image import CREATED_AT, DEFINITION_HASH, descriptor
 from mlenv.oci.mediatypes import OCI_MANIFEST
 
 SETTLE_ENV = "MLENV_CATALOGUE_SETTLE"
@@ -33,8 +33,6 @@ DEFAULT_SETTLE = 2.0  # seconds between claiming a version and reading who won i
 ATTEMPTS = 64
 RECORD_TYPE = "application/vnd.mlenv.version.v1+json"
 NAME_KEY, VERSION_KEY, IMAGE_KEY = "dev.mlenv.name", "dev.mlenv.version", "dev.mlenv.image-digest"
-CREATED_KEY = "org.opencontainers.image.created"
-EMPTY_TYPE, EMPTY = "application/vnd.oci.empty.v1+json", b"{}"
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def tagged(store, name: str, version: str) -> Version | None:
         return None
     definition_hash = _annotations(found[0]).get(DEFINITION_HASH, "")
     record = store.get_manifest(scheme.claim_tag(name, version, definition_hash))
-    created = _annotations(record[0]).get(CREATED_KEY, "") if record else ""
+    created = _annotations(record[0]).get(CREATED_AT, "") if record else ""
     return Version(name, version, digest_of(found[0]), definition_hash, created)
 
 
@@ -174,7 +172,7 @@ def _decide(store, name: str, slot: str, definition_hash: str, version: str | No
 
 def _claim(store, name: str, slot: str, *, definition_hash: str, digest: str) -> None:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    annotations = {NAME_KEY: name, VERSION_KEY: slot, DEFINITION_HASH: definition_hash, IMAGE_KEY: digest, CREATED_KEY: created}
+    annotations = {NAME_KEY: name, VERSION_KEY: slot, DEFINITION_HASH: definition_hash, IMAGE_KEY: digest, CREATED_AT: created}
     put_marker(store, scheme.claim_tag(name, slot, definition_hash), RECORD_TYPE, annotations)
 
 

@@ -71,10 +71,8 @@ class LayerTree:
         """A file entry's content, wherever it is kept."""
         if isinstance(entry.content, bytes):
             return entry.content
-        if isinstance(entry.content, ZipMember):
-            with zipfile.ZipFile(entry.content.archive) as archive:
-                return archive.read(entry.content.name)
-        return Path(entry.content).read_bytes()
+        with ExitStack() as opened, _open(entry.content, {}, opened) as handle:
+            return handle.read()
 
     def _put(self, path: str, entry: Entry) -> None:
         path = PurePosixPath(path).as_posix().lstrip("/")
