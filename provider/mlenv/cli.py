@@ -27,7 +27,7 @@ from mlenv.diagnostics.last_resort import last_resort
 from mlenv.settings import DEFAULT_REGISTRY, base_image, default_registry, index_settings, registry_credentials
 
 DEFINITION_HELP = ("definition: environment YAML (ours, Azure ML v2), Azure ML v1 JSON or saved folder, conda environment file, "
-                   "requirements.txt, MLflow model folder or python_env.yaml, Azure ML asset folder")
+                   "requirements.txt, MLflow model folder or python_env.yaml, Azure ML asset folder, or a curated environment (mlenv:NAME@latest)")
 ALLOW_HELP = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
               "separated by the path separator); nothing else outside the definition's folder is read")
 IMAGE_HELP = "base image for a definition that names none (a conda file, a requirements.txt, an MLflow model); default: $MLENV_BASE_IMAGE"
@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     from mlenv.catalogue_cli import add_commands  # list, history, show, label, archive, restore (their imports wait until one runs)
 
     add_commands(commands)
+    from mlenv.curated_cli import add_commands as add_curated  # curated list, show
+
+    add_curated(commands)
     return parser
 
 

@@ -132,8 +132,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
 
     @classmethod
     def from_curated(cls, name: str, reference: str, *, repository: pulumi.Input[str], **kwargs) -> "Environment":
-        """A curated environment, `mlenv:<name>@latest` or `mlenv:<name>:<version>`. Not shipped yet: this
-        release has no curated environments, so preview fails with that reason for every reference."""
+        """A curated environment of this release (`mlenv curated list`), `mlenv:<name>@latest` or
+        `mlenv:<name>:<version>`, built into `repository` on first use; metadata may be given beside it."""
         return cls(name, repository, curated=reference, **kwargs)
 
 

@@ -1,23 +1,38 @@
 """Curated environments: `mlenv:<name>@latest` or `mlenv:<name>:<version>`.
 
-The reference syntax and its errors are fixed here; the curated definitions themselves ship later,
-so the catalogue is empty and every well-formed reference is reported as not (yet) available.
+The catalogue ships in the package as data (`curated_envs/`): `catalogue.yml` says what each name is
+(a summary, the packages its image must import, the Azure ML curated environments it stands in for),
+and `<name>/<version>.yml` is each version, a definition in our own YAML, every package pinned. A
+version never changes once shipped; a new one is a new file, and `@latest` is the highest number.
+
+A reference resolves when the definition is loaded: the spec is the version's own definition, with
+`curated` set to the version it resolved to (`mlenv:sklearn-1.5:1`), so `@latest` and the version it
+names hash alike and build one image, and a new version shipped under `@latest` is a new hash (a
+rebuild that `pulumi preview` shows). Metadata (name, description, tags…) may be given beside the
+reference; anything that changes the image may not.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from mlenv.diagnostics.errors import SpecError
 
 NAMESPACE = "mlenv:"
-_REFERENCE = re.compile(r"^mlenv:(?P<name>[a-z0-9][a-z0-9._-]*)(?:@(?P<label>[a-z]+)|:(?P<version>[0-9][0-9A-Za-z.+-]*))\Z")
+AZUREML_NAMESPACE = "azureml:"
+FOLDER = Path(__file__).with_name("curated_envs")
+INDEX = "catalogue.yml"
+_REFERENCE = re.compile(r"^mlenv:(?P<name>[a-z0-9][a-z0-9._-]*)(?:@(?P<label>[a-z]+)|:(?P<version>[0-9]+))\Z")
+_AZUREML_NAME = re.compile(r"^azureml:(?:/*registries/[^/]+/environments/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
+_AZUREML_PREFIX = re.compile(r"^(azureml|microsoft)-", re.IGNORECASE)
 LABELS = ("latest",)
-CATALOGUE: dict[str, dict[str, dict]] = {}  # name → version → definition mapping
 SYNTAX = "mlenv:<name>@latest or mlenv:<name>:<version>, e.g. mlenv:sklearn-1.5@latest"
+ALLOWED_BESIDE = ("name", "version", "description", "tags", "os_type", "inference_config", "curated", "$schema")
 
 
 @dataclass(frozen=True)
@@ -27,33 +42,144 @@ class CuratedRef:
     label: str | None
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One curated name: what it is, and the versions shipped."""
+
+    name: str
+    summary: str
+    imports: tuple[str, ...]
+    azureml: tuple[str, ...]
+    versions: tuple[str, ...]  # ascending
+
+    @property
+    def latest(self) -> str:
+        return self.versions[-1]
+
+    def path(self, version: str) -> Path:
+        return FOLDER / self.name / f"{version}.yml"  # FOLDER at call time: tests point it at their own catalogue
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+
+def names(folder: Path | None = None) -> tuple[str, ...]:
+    """The curated names, from the folder alone (cheap: the reserved-name rule asks on every load)."""
+    folder = folder or FOLDER
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.yml"))))
+
+
+def catalogue() -> dict[str, Entry]:
+    return _catalogue(FOLDER)
+
+
+@lru_cache(maxsize=4)
+def _catalogue(folder: Path) -> dict[str, Entry]:
+    from mlenv.definition.bounds import safe_load
+
+    index = safe_load((folder / INDEX).read_text(encoding="utf-8")) if (folder / INDEX).is_file() else {}
+    entries = {}
+    for name in names(folder):
+        about = index.get(name) or {}
+        versions = sorted((p.stem for p in (folder / name).glob("*.yml") if p.stem.isdigit()), key=int)
+        entries[name] = Entry(name, str(about.get("summary", "")), tuple(about.get("imports") or ()),
+                              tuple(about.get("azureml") or ()), tuple(versions))
+    return entries
+
+
+def entry(name: str, value: Any) -> Entry:
+    found = catalogue().get(name)
+    if found is not None:
+        return found
+    known = sorted(catalogue())
+    close = difflib.get_close_matches(name, known, n=1)
+    fix = f"did you mean mlenv:{close[0]}@latest?" if close else f"use one of {', '.join(known)} (mlenv curated list)"
+    raise SpecError("curated", f"no curated environment named '{name}'", fix, value)
+
+
+# --- references ------------------------------------------------------------------------------------
+
 def parse_curated(value: Any) -> CuratedRef:
+    if isinstance(value, str) and value.startswith(AZUREML_NAMESPACE):
+        raise azureml_reference(value)
     if not isinstance(value, str) or not value.startswith(NAMESPACE):
         raise SpecError("curated", "not a curated environment reference", f"write {SYNTAX}", value)
     found = _REFERENCE.match(value)
     if not found:
-        raise SpecError("curated", "malformed curated environment reference", f"write {SYNTAX} (lowercase name)", value)
+        raise SpecError("curated", "malformed curated environment reference", f"write {SYNTAX} (lowercase name, whole-number version)", value)
     if found["label"] and found["label"] not in LABELS:
         raise SpecError("curated", f"unknown label '@{found['label']}'", f"use @latest, or pin a version with mlenv:{found['name']}:<version>", value)
     return CuratedRef(found["name"], found["version"], found["label"])
 
 
-def resolve_curated(value: Any) -> dict:
-    """The definition mapping a curated reference stands for."""
+def resolve(value: Any) -> tuple[Entry, str]:
+    """The curated name and the version a reference stands for."""
     ref = parse_curated(value)
-    if not CATALOGUE:
-        raise SpecError("curated", "curated environments are not shipped yet: this release has none, so the reference names nothing to build",
-                        "define the environment yourself: image plus pip, conda_file or a requirements file", value)
-    versions = CATALOGUE.get(ref.name)
-    if versions is None:
-        close = difflib.get_close_matches(ref.name, list(CATALOGUE), n=1)
-        known = f"did you mean mlenv:{close[0]}?" if close else f"use one of {', '.join(sorted(CATALOGUE))}"
-        raise SpecError("curated", f"no curated environment named '{ref.name}'", known, value)
-    version = ref.version or max(versions, key=_version_key)
-    if version not in versions:
-        raise SpecError("curated", f"mlenv:{ref.name} has no version {version}", f"use one of {', '.join(sorted(versions, key=_version_key))} or @latest", value)
-    return versions[version]
+    known = entry(ref.name, value)
+    version = ref.version or known.latest
+    if version not in known.versions:
+        raise SpecError("curated", f"mlenv:{ref.name} has no version {version}", f"use one of {', '.join(known.versions)} or @latest", value)
+    return known, version
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", version))
+def curated_spec(data: dict):
+    """The EnvironmentSpec a mapping with `curated:` stands for: the version's definition, with the
+    metadata given beside the reference."""
+    from mlenv.definition.sources import load_source
+
+    value = data["curated"]
+    besides = [key for key in data if key not in ALLOWED_BESIDE and data[key] not in (None, [], {}, "")]
+    if besides:
+        raise SpecError("curated", f"a curated environment cannot be combined with {', '.join(besides)}",
+                        "use the curated reference alone (metadata such as name and tags may stay), or copy its definition "
+                        "(mlenv curated show) and change that", value)
+    known, version = resolve(value)
+    spec = load_source(known.path(version))
+    return replace(spec, curated=f"{NAMESPACE}{known.name}:{version}", from_file=False, origin="", **_metadata(data))
+
+
+def _metadata(data: dict) -> dict:
+    """The metadata given beside the reference; the version file's own (its description) stays there."""
+    from mlenv.definition import fields
+
+    return {"name": fields.text("name", data.get("name")), "version": fields.text("version", data.get("version")),
+            "description": fields.text("description", data.get("description")), "tags": fields.tags(data.get("tags")),
+            "os_type": fields.text("os_type", data.get("os_type")) or "linux",
+            "inference_config": fields.inference_config(data.get("inference_config"))}
+
+
+# --- Azure ML's curated environments -----------------------------------------------------------------
+
+def counterpart(azureml_name: str) -> str | None:
+    """Our curated environment for an Azure ML curated one, by its listed names, else by its family
+    (the first word of the name: sklearn, pytorch, tensorflow, lightgbm, mlflow…)."""
+    lowered = _AZUREML_PREFIX.sub("", azureml_name.lower())
+    entries = catalogue().values()
+    for known in entries:
+        if lowered in {_AZUREML_PREFIX.sub("", n.lower()) for n in known.azureml}:
+            return known.name
+    family = re.split(r"[-_.]", lowered, maxsplit=1)[0]
+    for known in entries:
+        if family and any(re.split(r"[-_.]", _AZUREML_PREFIX.sub("", n.lower()), maxsplit=1)[0] == family for n in known.azureml):
+            return known.name
+    return None
+
+
+def counterpart_hint(azureml_name: str) -> str:
+    found = counterpart(azureml_name)
+    return f"its counterpart here is mlenv:{found}@latest" if found else "mlenv curated list shows the curated environments here"
+
+
+def azureml_reference(value: str) -> SpecError:
+    """`azureml:AzureML-sklearn-1.0-…@latest` or `azureml://registries/azureml/environments/…`: Azure ML's
+    curated environments live in Azure; ours are built into the user's registry."""
+    found = _AZUREML_NAME.match(value)
+    hint = counterpart_hint(found["name"]) if found else "mlenv curated list shows the curated environments here"
+    return SpecError("curated", "an Azure ML environment reference: it names an asset in an Azure ML workspace or registry, which is not read here",
+                     f"{hint}; or define the environment yourself", value)
+
+
+def is_reference(text: str) -> bool:
+    """A definition argument that is a curated reference rather than a path."""
+    return text.startswith((NAMESPACE, AZUREML_NAMESPACE))

@@ -1,5 +1,5 @@
 """The small fields of a definition (names, lists of strings, the platform, Spark, tags, the builder,
-the compression, a curated reference): each value checked, with one error naming the field."""
+the compression): each value checked, with one error naming the field."""
 
 from __future__ import annotations
 
@@ -93,13 +93,4 @@ def compression(value: Any) -> str | None:
         return None
     if value != "zstd":
         raise SpecError("compression", "unknown layer compression", "use zstd (smaller, faster; Docker 23+ and containerd 1.5+ pull it) or leave it out for gzip", value)
-    return value
-
-
-def curated(value: Any) -> str | None:
-    if value is None:
-        return None
-    from mlenv.definition.curated import parse_curated
-
-    parse_curated(value)
     return value

@@ -83,6 +83,10 @@ def from_mapping(data: Any, base_dir: str | Path | None = None, from_file: bool 
 
 
 def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpec:
+    if data.get("curated") is not None:  # the curated version's own definition, with the metadata given here
+        from mlenv.definition.curated import curated_spec
+
+        return curated_spec(data)
     data, outside = settings_outside_the_image(_sectioned(data))
     _reject_unknown("", data, TOP_FIELDS)
     python, docker, spark = (_section(data, key, fields) for key, fields in (("python", PYTHON_FIELDS), ("docker", DOCKER_FIELDS), ("spark", SPARK_FIELDS)))
@@ -100,7 +104,6 @@ def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpe
         spark=fields.spark(spark),
         variables=_variables(data, conda),
         base_registry=_registry(docker.get("base_image_registry"), from_file),
-        curated=fields.curated(data.get("curated")),
         builder=fields.builder(data.get("builder")),
         compression=fields.compression(data.get("compression")),
         verify=fields.strings("verify", data.get("verify")),

@@ -27,8 +27,10 @@ REVISION_FIX = "name an existing revision (a branch, tag or commit) inside a git
 @contextmanager
 def load_definition(argument: str, image: str | None = None):
     """A file path, or REV:PATH (PATH relative to the current directory, as git show takes it);
-    `image`: the base image of a definition that names none."""
-    if Path(argument).exists() or ":" not in argument:
+    `image`: the base image of a definition that names none. A curated reference is no revision."""
+    from mlenv.definition.curated import is_reference
+
+    if Path(argument).exists() or ":" not in argument or is_reference(argument):
         yield load_file(argument, image=image)
         return
     revision, path = argument.split(":", 1)

@@ -59,22 +59,33 @@ def _name(spec):
         if not lowered.startswith(prefix):
             continue
         written = spec.name[:len(prefix)]
+        hint = f"; {_counterpart(spec.name)}" if prefix in AZUREML_PREFIXES else ""
         if spec.source == SAVED_SOURCE and prefix in AZUREML_PREFIXES:
             yield SpecWarning("name", f"the prefix '{written}' is reserved for curated environments in Azure ML; this file was saved from one, "
                               "and the name is kept here as metadata (it does not change the image)",
-                              "give the environment a name of its own before registering it in Azure ML", spec.name)
+                              f"give the environment a name of its own before registering it in Azure ML{hint}", spec.name)
         else:
-            yield SpecError("name", f"the prefix '{written}' is reserved (curated environments)", "choose a name that does not start with AzureML, Microsoft or mlenv:", spec.name)
+            yield SpecError("name", f"the prefix '{written}' is reserved (curated environments)", f"choose a name that does not start with AzureML, Microsoft or mlenv:{hint}", spec.name)
+    if spec.name and not spec.curated and lowered in _curated_names():
+        yield SpecError("name", "is the name of a curated environment", f"build it as mlenv:{lowered}@latest, or choose another name", spec.name)
     if len(spec.name) > MAX_NAME:
         yield SpecError("name", f"is {len(spec.name)} characters long, over the limit of {MAX_NAME}", f"shorten it to at most {MAX_NAME} characters")
 
 
+def _curated_names() -> tuple[str, ...]:
+    from mlenv.definition.curated import names
+
+    return names()
+
+
+def _counterpart(name: str) -> str:
+    from mlenv.definition.curated import counterpart_hint
+
+    return counterpart_hint(name)
+
+
 def _docker_definition(spec):
     sources = [key for key, value in (("image", spec.image), ("dockerfile", spec.dockerfile), ("build", spec.build)) if value]
-    if spec.curated:
-        if sources:
-            yield SpecError("curated", f"a curated environment cannot be combined with {', '.join(sources)}", "use the curated reference alone, or define the environment yourself", spec.curated)
-        return
     if not sources and missing_base_image(spec):
         yield missing_base_image(spec)
     elif not sources:
@@ -185,18 +196,11 @@ def _compression(spec):
 
 
 def _builder(spec):
-    """Instructions the chosen builder cannot run, and curated references that name nothing: errors in
-    `mlenv validate` and preview alike (unlike `_not_built_yet`)."""
+    """Instructions the chosen builder cannot run: errors in `mlenv validate` and preview alike (unlike
+    `_not_built_yet`)."""
     docker = [key for key, value in (("dockerfile", spec.dockerfile), ("build", spec.build), ("docker.steps", spec.steps)) if value]
     if docker and spec.builder == "oci":
         yield SpecError("builder", f"the daemonless builder cannot run {docker[0]}", "set builder: docker (or leave builder unset), or remove the Docker instructions", spec.builder)
-    if spec.curated:
-        from mlenv.definition.curated import resolve_curated
-
-        try:
-            resolve_curated(spec.curated)
-        except SpecError as error:
-            yield error
 
 
 def _not_built_yet(spec):

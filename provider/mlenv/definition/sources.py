@@ -31,7 +31,14 @@ _YAML_LINE = re.compile(r"^(?:[A-Za-z_$\"'][^\s:#]*\s*:(?:\s|$)|- |---|[{\[])") 
 
 def load_source(path: Path) -> EnvironmentSpec:
     """The definition at `path`, reading only files under its folder (`confine`); the file named is
-    always allowed itself. The spec remembers where it was read (`origin`, metadata)."""
+    always allowed itself. The spec remembers where it was read (`origin`, metadata). A curated
+    reference (`mlenv:sklearn-1.5@latest`) given where a path goes stands for its definition."""
+    from mlenv.definition.curated import is_reference
+
+    if is_reference(str(path)):
+        from mlenv.definition.load import from_mapping
+
+        return from_mapping({"curated": str(path)})
     with confine.definition_root(path if path.is_dir() else path.parent, path):
         return replace(_load(path), origin=str(path.resolve()))
 

@@ -124,7 +124,10 @@ def _spark(spec: EnvironmentSpec) -> dict | None:
 def to_mapping(spec: EnvironmentSpec) -> dict:
     """The definition as inputs `from_mapping` accepts (base dir: the current directory), normalized.
     A conda section without conda packages becomes what it means for the build: its Python pin and
-    its pip lines."""
+    its pip lines. A curated environment is its reference, resolved to the version (what a reviewer
+    reads in a diff), with the metadata given beside it."""
+    if spec.curated:
+        return _curated_mapping(spec)
     docker = {k: v for k, v in (("steps", list(spec.steps)),
                                 ("base_image_registry", {k: v for k, v in (("address", spec.base_registry.address), ("username", spec.base_registry.username)) if v})) if v}
     out = {
@@ -150,6 +153,13 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
         "compression": spec.compression,
         "verify": list(spec.verify) or None,
     }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _curated_mapping(spec: EnvironmentSpec) -> dict:
+    out = {"name": spec.name or None, "version": spec.version or None, "tags": dict(spec.tags) or None, "description": spec.description or None,
+           "os_type": spec.os_type if spec.os_type != "linux" else None, "inference_config": spec.inference_config,
+           "curated": spec.curated}
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -107,8 +107,9 @@ def saved_as(folder, name: str, file_name: str = "azureml_environment.json"):
     return folder / file_name
 
 
-@pytest.mark.parametrize("name", ["AzureML-sklearn-1.5", "Microsoft-base"])
-def test_a_v1_file_saved_from_a_curated_environment_keeps_its_reserved_name_with_a_warning(tmp_path, name):
+@pytest.mark.parametrize("name, hint", [("AzureML-sklearn-1.5", "its counterpart here is mlenv:sklearn-1.5@latest"),
+                                        ("Microsoft-base", "mlenv curated list shows the curated environments here")])
+def test_a_v1_file_saved_from_a_curated_environment_keeps_its_reserved_name_with_a_warning(tmp_path, name, hint):
     """save_to_directory keeps the curated environment's name: metadata here, so a warning, not the error."""
     from mlenv.definition.rules import findings
 
@@ -118,7 +119,7 @@ def test_a_v1_file_saved_from_a_curated_environment_keeps_its_reserved_name_with
     prefix = name.split("-")[0]
     assert [w.headline for w in found.warnings if w.where == "name"] == [
         f"name: the prefix '{prefix}' is reserved for curated environments in Azure ML; this file was saved from one, and the name is kept "
-        f"here as metadata (it does not change the image) (got '{name}'). Fix: give the environment a name of its own before registering it in Azure ML"]
+        f"here as metadata (it does not change the image) (got '{name}'). Fix: give the environment a name of its own before registering it in Azure ML; {hint}"]
     assert definition_hash(spec) == definition_hash(load_file(saved_as(tmp_path, "legacy-train")))  # a name is never hashed
 
 
@@ -186,26 +187,6 @@ def test_from_dockerfile_text_and_path(tmp_path):
     with pytest.raises(SpecError) as caught:
         from_mapping({"dockerfile": "Missing.Dockerfile"}, base_dir=tmp_path)
     assert caught.value.headline == "dockerfile: is neither Dockerfile text nor a readable file (got 'Missing.Dockerfile'). Fix: give the Dockerfile text, or a path relative to the definition file"
-
-
-def test_curated_reference_syntax_and_errors():
-    from mlenv.definition.curated import parse_curated
-    from mlenv.definition.rules import findings
-
-    assert parse_curated("mlenv:sklearn-1.5@latest").label == "latest"
-    assert parse_curated("mlenv:sklearn-1.5:3").version == "3"
-    bad = {
-        "mlenv:": "curated: malformed curated environment reference (got 'mlenv:'). Fix: write mlenv:<name>@latest or mlenv:<name>:<version>, e.g. mlenv:sklearn-1.5@latest (lowercase name)",
-        "mlenv:torch@stable": "curated: unknown label '@stable' (got 'mlenv:torch@stable'). Fix: use @latest, or pin a version with mlenv:torch:<version>",
-        "azureml:torch@latest": "curated: not a curated environment reference (got 'azureml:torch@latest'). Fix: write mlenv:<name>@latest or mlenv:<name>:<version>, e.g. mlenv:sklearn-1.5@latest",
-    }
-    for value, headline in bad.items():
-        with pytest.raises(SpecError) as caught:
-            from_mapping({"curated": value})
-        assert caught.value.headline == headline
-    errors = findings(from_mapping({"curated": "mlenv:torch@latest"})).errors
-    assert [e.headline for e in errors] == ["curated: curated environments are not shipped yet: this release has none, so the reference names nothing to build "
-                                            "(got 'mlenv:torch@latest'). Fix: define the environment yourself: image plus pip, conda_file or a requirements file"]
 
 
 def test_existing_conda_environment_becomes_the_model(tmp_path):

@@ -20,10 +20,12 @@ def warnings_of(data, **kwargs):
     return [w.headline for w in findings(from_mapping(data, **kwargs)).warnings]
 
 
-@pytest.mark.parametrize("name, prefix", [("AzureML-sklearn", "AzureML"), ("microsoft-base", "microsoft"), ("mlenv:mine", "mlenv:")])
-def test_reserved_name_prefixes(name, prefix):
+@pytest.mark.parametrize("name, prefix, hint", [("AzureML-sklearn", "AzureML", "; its counterpart here is mlenv:sklearn-1.5@latest"),
+                                                ("microsoft-base", "microsoft", "; mlenv curated list shows the curated environments here"),
+                                                ("mlenv:mine", "mlenv:", "")])
+def test_reserved_name_prefixes(name, prefix, hint):
     assert errors_of({"name": name, "image": BASE}) == [
-        f"name: the prefix '{prefix}' is reserved (curated environments) (got '{name}'). Fix: choose a name that does not start with AzureML, Microsoft or mlenv:"]
+        f"name: the prefix '{prefix}' is reserved (curated environments) (got '{name}'). Fix: choose a name that does not start with AzureML, Microsoft or mlenv:{hint}"]
 
 
 def test_name_over_255_characters():
