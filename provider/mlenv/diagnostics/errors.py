@@ -44,11 +44,21 @@ class MlenvError(Exception):
             lines.append(f"  full log: {self.log_path}")
         return "\n".join(lines)
 
+    def __reduce__(self):
+        """Picklable with every detail (a process pool or a saved state carries the whole error;
+        Exception's own pickling would call __init__ with the message alone)."""
+        details = dict(value=self.value, rule=self.rule, evidence=self.evidence, output=self.output, log_path=self.log_path)
+        return _rebuild, (type(self), self.where, self.problem, self.fix, details)
+
     def with_details(self, **details) -> "MlenvError":
         """The same error with diagnosis details added (rule, evidence, log_path)."""
         fields = dict(value=self.value, rule=self.rule, evidence=self.evidence, output=self.output, log_path=self.log_path)
         fields.update(details)
         return type(self)(self.where, self.problem, self.fix, **fields)
+
+
+def _rebuild(kind: type, where: str, problem: str, fix: str, details: dict) -> MlenvError:
+    return kind(where, problem, fix, **details)
 
 
 SHOWN_CHARS = 200
