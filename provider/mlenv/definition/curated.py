@@ -15,6 +15,7 @@ reference; anything that changes the image may not.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -27,6 +28,7 @@ NAMESPACE = "mlenv:"
 AZUREML_NAMESPACE = "azureml:"
 FOLDER = Path(__file__).with_name("curated_envs")
 INDEX = "catalogue.yml"
+SITE_ENV = "MLENV_CURATED_DIR"
 _REFERENCE = re.compile(r"^mlenv:(?P<name>[a-z0-9][a-z0-9._-]*)(?:@(?P<label>[a-z]+)|:(?P<version>[0-9]+))\Z")
 _AZUREML_NAME = re.compile(r"^azureml:(?:/*registries/[^/]+/environments/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 _AZUREML_PREFIX = re.compile(r"^(azureml|microsoft)-", re.IGNORECASE)
@@ -44,47 +46,65 @@ class CuratedRef:
 
 @dataclass(frozen=True)
 class Entry:
-    """One curated name: what it is, and the versions shipped."""
+    """One curated name: what it is, the versions shipped, and the catalogue folder holding them."""
 
     name: str
     summary: str
     imports: tuple[str, ...]
     azureml: tuple[str, ...]
     versions: tuple[str, ...]  # ascending
+    folder: Path
 
     @property
     def latest(self) -> str:
         return self.versions[-1]
 
     def path(self, version: str) -> Path:
-        return FOLDER / self.name / f"{version}.yml"  # FOLDER at call time: tests point it at their own catalogue
+        return self.folder / self.name / f"{version}.yml"
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
 
-def names(folder: Path | None = None) -> tuple[str, ...]:
-    """The curated names, from the folder alone (cheap: the reserved-name rule asks on every load)."""
-    folder = folder or FOLDER
+def folders() -> tuple[Path, ...]:
+    """The shipped catalogue, then a site's own ($MLENV_CURATED_DIR: folders in the same layout,
+    separated by the path separator), whose names join the shipped ones."""
+    site = os.environ.get(SITE_ENV, "")
+    return (FOLDER, *(Path(p) for p in site.split(os.pathsep) if p))
+
+
+def names() -> tuple[str, ...]:
+    """The curated names, from the folders alone (cheap: the reserved-name rule asks on every load)."""
+    return tuple(sorted({name for folder in folders() for name in _names_in(folder)}))
+
+
+def _names_in(folder: Path) -> tuple[str, ...]:
     if not folder.is_dir():
         return ()
-    return tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.yml"))))
+    return tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and any(q.stem.isdigit() for q in p.glob("*.yml"))))
 
 
 def catalogue() -> dict[str, Entry]:
-    return _catalogue(FOLDER)
+    entries: dict[str, Entry] = {}
+    for folder in folders():
+        for name, found in _catalogue(folder).items():
+            if name in entries:
+                raise SpecError(SITE_ENV, f"{folder} defines mlenv:{name}, which {entries[name].folder} already has",
+                                "rename it in your own catalogue: a curated name means one thing", str(folder))
+            entries[name] = found
+    return dict(sorted(entries.items()))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _catalogue(folder: Path) -> dict[str, Entry]:
     from mlenv.definition.bounds import safe_load
 
     index = safe_load((folder / INDEX).read_text(encoding="utf-8")) if (folder / INDEX).is_file() else {}
     entries = {}
-    for name in names(folder):
-        about = index.get(name) or {}
+    for name in _names_in(folder):
+        about = (index or {}).get(name) or {}
         versions = sorted((p.stem for p in (folder / name).glob("*.yml") if p.stem.isdigit()), key=int)
         entries[name] = Entry(name, str(about.get("summary", "")), tuple(about.get("imports") or ()),
-                              tuple(about.get("azureml") or ()), tuple(versions))
+                              tuple(about.get("azureml") or ()), tuple(versions), folder)
     return entries
 
 

@@ -22,6 +22,7 @@ CATALOGUE = paths.FIXTURES / "curated"
 @pytest.fixture(autouse=True)
 def own_catalogue(monkeypatch):
     monkeypatch.setattr(curated, "FOLDER", CATALOGUE)
+    monkeypatch.delenv(curated.SITE_ENV, raising=False)
 
 
 def headline(value) -> str:
@@ -117,3 +118,18 @@ def test_the_catalogue_reads_names_versions_and_what_each_is():
     assert list(entries) == ["other", "tiny-1.0"]
     tiny = entries["tiny-1.0"]
     assert (tiny.versions, tiny.latest, tiny.imports, tiny.summary) == (("1", "2"), "2", ("six",), "six on the test base, two versions")
+
+
+def test_a_site_catalogue_joins_the_shipped_one_and_may_not_redefine_a_name(monkeypatch, tmp_path):
+    site = tmp_path / "site"
+    (site / "team-base").mkdir(parents=True)
+    (site / "team-base" / "1.yml").write_text("image: registry.example/base:1\npip: [six==1.16.0]\n")
+    monkeypatch.setenv(curated.SITE_ENV, str(site))
+    assert list(curated.catalogue()) == ["other", "team-base", "tiny-1.0"]
+    assert from_mapping({"curated": "mlenv:team-base@latest"}).curated == "mlenv:team-base:1"
+    (site / "other").mkdir()
+    (site / "other" / "1.yml").write_text("image: registry.example/base:1\n")
+    curated._catalogue.cache_clear()
+    assert headline("mlenv:team-base@latest") == (
+        f"MLENV_CURATED_DIR: {site} defines mlenv:other, which {CATALOGUE} already has (got '{site}'). "
+        "Fix: rename it in your own catalogue: a curated name means one thing")
