@@ -68,10 +68,3 @@ def test_diff_says_tag_to_digest_for_a_registry_with_a_port(tmp_path):
     assert f"  image: base image tag → digest: 127.0.0.1:5000/base/python:3.11-bookworm → 127.0.0.1:5000/base/python@{DIGEST}" in done.stdout.splitlines()
 
 
-def test_a_curated_reference_says_curated_environments_are_not_shipped_yet(tmp_path):
-    """README: `from_curated` is marked as not yet shipped; the error says so."""
-    env = write(tmp_path / "env.yml", "curated: mlenv:sklearn-1.5@latest\n")
-    done = run("validate", "--offline", str(env))
-    assert done.returncode == 1
-    assert (f"{env}: error: curated: curated environments are not shipped yet: this release has none, so the reference names nothing to build "
-            "(got 'mlenv:sklearn-1.5@latest'). Fix: define the environment yourself: image plus pip, conda_file or a requirements file") in done.stdout.splitlines()

@@ -75,3 +75,24 @@ def test_pickled_provider_captures_no_credentials(mocks):
         assert resource.inputs["registry_password"] == {rpc._special_sig_key: rpc._special_secret_sig, "value": "hunter2-secret"}
 
     return env.urn.apply(check)
+
+
+@pulumi.runtime.test
+def test_from_curated_registers_the_reference_resolved_to_its_version(mocks):
+    import pulumi_mlenv as mlenv
+
+    env = mlenv.Environment.from_curated("sklearn", "mlenv:sklearn-1.5@latest", repository="oci:/tmp/curated", tags={"team": "ml"})
+
+    def check(_):
+        (resource,) = [r for r in mocks.resources if r.name == "sklearn"]
+        assert (resource.inputs["curated"], resource.inputs["tags"]) == ("mlenv:sklearn-1.5:1", {"team": "ml"})
+        assert "pip" not in resource.inputs and "image" not in resource.inputs  # the version file is the definition
+
+    return env.urn.apply(check)
+
+
+def test_a_curated_reference_that_names_nothing_is_a_clean_program_error(mocks):
+    import pulumi_mlenv as mlenv
+
+    with pytest.raises(pulumi.RunError, match=r"^mlenv.Environment: curated: no curated environment named 'sklern'.*did you mean mlenv:sklearn-1.5@latest"):
+        mlenv.Environment.from_curated("bad", "mlenv:sklern@latest", repository="oci:/tmp/x")

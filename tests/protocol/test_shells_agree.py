@@ -66,13 +66,13 @@ def test_conda_packages_pass_validate_and_preview_alike(stack, tmp_path):
     assert preview.checked_inputs["conda"] == {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy 1.26.*"]}
 
 
-def test_a_curated_reference_fails_preview_saying_it_is_not_shipped(stack, tmp_path):
+def test_a_curated_reference_passes_validate_and_preview_resolved_to_its_version(stack, tmp_path):
     env = tmp_path / "env.yml"
-    env.write_text("curated: mlenv:sklearn-1.5@latest\n")
-    code, errors = validate(env)
+    env.write_text("curated: mlenv:sklearn-1.5@latest\nname: train\n")
+    assert validate(env) == (0, [])
     preview = stack.preview("curated", EnvironmentProvider(), sdk_inputs(env))
-    assert code == 1 and [reason for _, reason in preview.failures] == errors
-    assert errors[0].startswith("curated: curated environments are not shipped yet")
+    assert preview.op == "create" and not preview.failures
+    assert (preview.checked_inputs["curated"], preview.checked_inputs["env_name"]) == ("mlenv:sklearn-1.5:1", "train")
 
 
 def test_a_v1_file_saved_from_a_curated_environment_passes_both_keeping_its_name(stack, tmp_path):

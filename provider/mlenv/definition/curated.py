@@ -86,7 +86,7 @@ def _names_in(folder: Path) -> tuple[str, ...]:
 def catalogue() -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     for folder in folders():
-        for name, found in _catalogue(folder).items():
+        for name, found in _catalogue(folder, _stamp(folder)).items():
             if name in entries:
                 raise SpecError(SITE_ENV, f"{folder} defines mlenv:{name}, which {entries[name].folder} already has",
                                 "rename it in your own catalogue: a curated name means one thing", str(folder))
@@ -94,8 +94,16 @@ def catalogue() -> dict[str, Entry]:
     return dict(sorted(entries.items()))
 
 
+def _stamp(folder: Path) -> tuple[int, ...]:
+    """When the folder and its name folders last changed: a long-running provider sees a version
+    file added to a site catalogue, and reads nothing again until then."""
+    if not folder.is_dir():
+        return ()
+    return tuple(p.stat().st_mtime_ns for p in (folder, *sorted(folder.iterdir())) if p.is_dir() or p.name == INDEX)
+
+
 @lru_cache(maxsize=8)
-def _catalogue(folder: Path) -> dict[str, Entry]:
+def _catalogue(folder: Path, stamp: tuple[int, ...] = ()) -> dict[str, Entry]:
     from mlenv.definition.bounds import safe_load
 
     index = safe_load((folder / INDEX).read_text(encoding="utf-8")) if (folder / INDEX).is_file() else {}

@@ -89,7 +89,7 @@ def test_each_bad_reference_is_one_error_naming_the_fix(value, expected):
 @pytest.mark.parametrize("value, counterpart", [
     ("azureml:AzureML-tiny-1.0-ubuntu20.04-py38-cpu@latest", "tiny-1.0"),      # listed
     ("azureml://registries/azureml/environments/tiny-1.0/labels/latest", "tiny-1.0"),
-    ("azureml:AzureML-sklearn-0.24-ubuntu18.04-py37-cpu:5", "other"),           # same family as a listed name
+    ("azureml:AzureML-widgets-0.24-ubuntu18.04-py37-cpu:5", "other"),           # same family as a listed name
 ])
 def test_an_azure_ml_curated_reference_gets_its_counterpart(value, counterpart):
     assert headline(value) == (f"curated: an Azure ML environment reference: it names an asset in an Azure ML workspace or registry, which is not read "
@@ -128,8 +128,7 @@ def test_a_site_catalogue_joins_the_shipped_one_and_may_not_redefine_a_name(monk
     assert list(curated.catalogue()) == ["other", "team-base", "tiny-1.0"]
     assert from_mapping({"curated": "mlenv:team-base@latest"}).curated == "mlenv:team-base:1"
     (site / "other").mkdir()
-    (site / "other" / "1.yml").write_text("image: registry.example/base:1\n")
-    curated._catalogue.cache_clear()
+    (site / "other" / "1.yml").write_text("image: registry.example/base:1\n")  # seen without a restart
     assert headline("mlenv:team-base@latest") == (
         f"MLENV_CURATED_DIR: {site} defines mlenv:other, which {CATALOGUE} already has (got '{site}'). "
         "Fix: rename it in your own catalogue: a curated name means one thing")
