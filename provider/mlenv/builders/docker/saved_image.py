@@ -132,5 +132,17 @@ def load_image(client, config: bytes, layer_paths: list[Path], tag: str) -> str:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         archive.seek(0)
-        client.api.load_image(archive)
+        _loaded(client.api.load_image(archive), tag)
     return tag
+
+
+def _loaded(progress, tag: str) -> None:
+    """Read the engine's answer to the end: the load is done only when its stream ends (returning
+    earlier raced the engine, whose `run` then looked for the tag on Docker Hub), and an error in it
+    is the load's failure."""
+    from mlenv.diagnostics.errors import EngineError
+
+    for message in progress or ():
+        if isinstance(message, dict) and message.get("error"):
+            raise EngineError("verify", f"the Docker engine could not load the built image {tag}: {message['error']}",
+                              "check the engine's disk space and log; nothing was tagged")
