@@ -5,12 +5,13 @@
 #   debootstrap      makes the Debian base image with Python (no Docker Hub here)
 #   patchelf, gcc    build the test conda channel: patchelf makes its python relocatable (and
 #                    py-rattler-build's relinker needs it), gcc compiles its prefix-probe program
+#   libgomp1         the OpenMP runtime the curated environments' conda-forge stand-in ships (gcc brings it too)
 #   python3-venv     `make` creates the project's virtualenv with it
 #   git              checks out git direct references (`name @ git+https://…`) to build them
 #   skopeo           the outside client that checks a layout we wrote is readable by another user
 set -euo pipefail
 
-packages=(docker.io docker-registry debootstrap patchelf gcc git skopeo)
+packages=(docker.io docker-registry debootstrap patchelf gcc libgomp1 git skopeo)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()

@@ -204,17 +204,26 @@ def _remove_old_channels(current: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def start_conda_channel(folder: Path, workdir: Path, token: str | None = None, basic: tuple[str, str] | None = None) -> services.Server:
+def start_conda_channel(folder: Path, workdir: Path, token: str | None = None, basic: tuple[str, str] | None = None,
+                        *, named: str = "") -> services.Server:
     """Serve the channel folder on 127.0.0.1. With a token, only /t/<token>/... answers (401 without a
     token, 403 with a wrong one); `url` is then the server root and the token is in `extra["token"]`.
-    With `basic` (user, password), every request needs that HTTP basic login (401 otherwise)."""
+    With `basic` (user, password), every request needs that HTTP basic login (401 otherwise).
+    With `named` (e.g. "conda-forge"), the channel is served at /<named>/ and `url` is the server
+    root: a channel alias (MLENV_CONDA_CHANNEL_ALIAS) under which that channel name resolves."""
     workdir.mkdir(parents=True, exist_ok=True)
+    served = folder
+    if named:
+        served = workdir / "alias-root"
+        served.mkdir(exist_ok=True)
+        (served / named).unlink(missing_ok=True)
+        (served / named).symlink_to(folder.resolve(), target_is_directory=True)
     port = services.free_port()
     log = workdir / "conda-channel.log"
     env = {**os.environ, TOKEN_ENV: token or "", BASIC_ENV: ":".join(basic) if basic else ""}
-    command = [sys.executable, str(SERVER), "--directory", str(folder), "--port", str(port)]
+    command = [sys.executable, str(SERVER), "--directory", str(served), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     server = services.Server(services._spawn(command, log, env=env), f"127.0.0.1:{port}", url, log, folder,
                              extra={"token": token} if token else {})
-    channel_url = f"{url}/t/{token}" if token else url
+    channel_url = f"{url}/t/{token}" if token else f"{url}/{named}" if named else url
     return services._wait_until(server, f"{channel_url}/noarch/repodata.json", ok=(401,) if basic else (200,))
