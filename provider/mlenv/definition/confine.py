@@ -50,6 +50,17 @@ def definition_root(*roots: str | os.PathLike):
         _roots.reset(token)
 
 
+@contextmanager
+def separate_root():
+    """A definition that is not the user's (a curated version file the package ships) is read under
+    its own root, whatever folder the definition that named it is confined to."""
+    token = _roots.set(None)
+    try:
+        yield
+    finally:
+        _roots.reset(token)
+
+
 def check(path: str | os.PathLike, where: str, written: object) -> str:
     """The path with symlinks resolved; a SpecError when it leads outside every root."""
     real = _real(path)

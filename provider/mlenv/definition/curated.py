@@ -154,6 +154,7 @@ def resolve(value: Any) -> tuple[Entry, str]:
 def curated_spec(data: dict):
     """The EnvironmentSpec a mapping with `curated:` stands for: the version's definition, with the
     metadata given beside the reference."""
+    from mlenv.definition import confine
     from mlenv.definition.sources import load_source
 
     value = data["curated"]
@@ -163,7 +164,8 @@ def curated_spec(data: dict):
                         "use the curated reference alone (metadata such as name and tags may stay), or copy its definition "
                         "(mlenv curated show) and change that", value)
     known, version = resolve(value)
-    spec = load_source(known.path(version))
+    with confine.separate_root():  # shipped (or site) data, read under its own folder's root
+        spec = load_source(known.path(version))
     return replace(spec, curated=f"{NAMESPACE}{known.name}:{version}", from_file=False, origin="", **_metadata(data))
 
 
