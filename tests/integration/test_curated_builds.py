@@ -85,9 +85,9 @@ def site(tmp_path_factory):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def build(site: Site, path: Path, repository: str) -> tuple[dict, float]:
+def build(site: Site, definition: str, repository: str) -> tuple[dict, float]:
     started = time.monotonic()
-    done = run("build", str(path), "--registry", repository, "--index-url", site.index_url, "--json")
+    done = run("build", definition, "--registry", repository, "--index-url", site.index_url, "--json")
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout), seconds
@@ -138,7 +138,7 @@ def run_probe(engine, image_ref: str, modules: list[str]) -> dict:
 def test_builds_and_imports_its_packages_at_the_locked_versions(name, site, docker_engine):
     path, entry = newest(name), CATALOGUE[name]
     repository = f"{site.registry.host}/curated/{name}"
-    first, seconds = build(site, path, repository)
+    first, seconds = build(site, f"mlenv:{name}@latest", repository)
     assert not first["cache_hit"]
     conda, wheels = locked_versions(first["packages"])
     assert wheels == {pin.name: pin.version for pin in pins_of(path)}, "the build installs exactly the wheels the file pins"
@@ -154,12 +154,22 @@ def test_builds_and_imports_its_packages_at_the_locked_versions(name, site, dock
         assert seen["version"] == locked[canonicalize_name(seen["dist"])], (module, seen)
         assert same_release(seen["module_version"], seen["version"]), (module, seen)
 
-    again, again_seconds = build(site, path, repository)
+    again, again_seconds = build(site, f"mlenv:{name}:{path.stem}", repository)  # the version @latest named: one image
     assert again["cache_hit"] and again["digest"] == first["digest"] and again["bytes_pushed"] == 0
     RESULTS[name] = {"file": f"{name}/{path.name}", "seconds": seconds, "cache_hit_seconds": again_seconds,
                      "packages": len(first["packages"]), "pushed": first["bytes_pushed"], "image": image_bytes(site, first["image_ref"]),
                      "unpacked": probe["unpacked"], "registry": folder_bytes(site.registry.root), "cache": folder_bytes(site.work / "cache"),
                      "versions": {m: s["module_version"] or s["version"] for m, s in probe["modules"].items()}}
+
+
+def test_the_same_curated_version_is_the_same_digest_in_another_repository_and_store(site, tmp_path):
+    """Built where the user builds it, the same everywhere: a second repository on the registry and an
+    OCI layout get the digest the first repository got."""
+    first, _ = build(site, "mlenv:python-3.11@latest", f"{site.registry.host}/curated/here")
+    elsewhere, _ = build(site, "mlenv:python-3.11@latest", f"{site.registry.host}/team/elsewhere")
+    layout, _ = build(site, "mlenv:python-3.11@latest", f"oci:{tmp_path / 'layout'}")
+    assert first["digest"] == elsewhere["digest"] == layout["digest"]
+    assert elsewhere["bytes_pushed"] < 100_000  # every layer mounted from the first repository: only the config is sent
 
 
 def test_figures():
