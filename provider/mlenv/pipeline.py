@@ -151,7 +151,7 @@ def plan_registration(spec: EnvironmentSpec, repository: str, credentials: Crede
     if name is None:
         return None, said[0].removeprefix("warning: ")
     try:
-        store = open_store(parse_repository(repository), credentials)
+        store = _preview_store(repository, credentials)
         try:
             found = plan(store, name, hash_hex, version)
         finally:
@@ -162,6 +162,16 @@ def plan_registration(spec: EnvironmentSpec, repository: str, credentials: Crede
         problem = error.problem if isinstance(error, MlenvError) else f"{type(error).__name__}: {error}"
         return None, f"the catalogue of {repository} could not be read ({problem}); up registers a version of {name} all the same"
     return found, str(found)
+
+
+PREVIEW_TIMEOUT = 5.0  # seconds for each request of the preview's read: a registry that hangs must not hold preview long
+
+
+def _preview_store(repository: str, credentials: Credentials | None):
+    from mlenv.oci.registry import RegistryStore
+
+    ref = parse_repository(repository)
+    return open_store(ref) if ref.is_layout else RegistryStore(ref.host, ref.path, credentials, timeout=PREVIEW_TIMEOUT)
 
 
 def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credentials | None = None,

@@ -281,3 +281,20 @@ def test_a_repository_refusing_the_catalogue_fails_a_named_build_but_not_a_namel
     assert any(line.startswith(f"warning: not registered as anon-{nameless.definition_hash[:12]}: registry") for line in lines), lines
     with pytest.raises(RegistryError, match="403"):
         build(from_mapping({"name": "train", "image": base, "python": {"user_managed_dependencies": True}, "variables": {"V": "refused"}}), repository)
+
+
+def test_the_preview_read_of_a_registry_that_hangs_gives_up_in_seconds_and_says_so(fault_proxy):
+    import time
+
+    from testbed.fault_proxy import Rule
+    from mlenv.definition.load import from_mapping
+    from mlenv.pipeline import PREVIEW_TIMEOUT, plan_registration
+    from mlenv.oci.registry import ATTEMPTS
+
+    repository = f"{fault_proxy.host}/catalogue/hanging-{os.getpid()}"
+    fault_proxy.set_rules(Rule("delay", method="GET", path="/tags/list", delay=PREVIEW_TIMEOUT + 2, times=ATTEMPTS))
+    spec = from_mapping({"name": "train", "image": "127.0.0.1:1/base@sha256:" + "0" * 64, "python": {"user_managed_dependencies": True}})
+    started = time.monotonic()
+    found, said = plan_registration(spec, repository)
+    assert found is None and said.startswith(f"the catalogue of {repository} could not be read (the registry {fault_proxy.host} did not answer: ReadTimeout")
+    assert time.monotonic() - started < ATTEMPTS * PREVIEW_TIMEOUT + 5  # not the 60 s a build waits for each answer

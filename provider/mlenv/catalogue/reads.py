@@ -100,11 +100,12 @@ def registered(store, name: str, version: str, labels: tuple[str, ...] = ()) -> 
     for label in labels:
         scheme.check_label(label)
     known = versions(store, name)
+    chosen = next((v for v in known if v.version == version), None) or resolve(store, name, version=version)  # gone: resolve says so
     if labels:
-        _point(store, name, labels, next(v for v in known if v.version == version).digest)
+        _point(store, name, labels, chosen.digest)
         known = versions(store, name)
     move_latest(store, name, known)
-    return next(v for v in known if v.version == version)
+    return next((v for v in known if v.version == version), chosen)
 
 
 def remove_label(store, name: str, label: str, *, version: str | None = None) -> Version:
