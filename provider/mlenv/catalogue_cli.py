@@ -1,10 +1,11 @@
-"""`mlenv list|history|show|label|archive|restore`: the catalogue of a repository (docs/VERSIONS.md).
+"""`mlenv list|history|show|label|unlabel|archive|restore`: the catalogue of a repository (docs/VERSIONS.md).
 
   mlenv list REPO                                   names, latest version, labels
   mlenv history REPO NAME                           versions: date, hashes, digest, labels, what changed
   mlenv show REPO NAME@LABEL | NAME:VERSION         the definition (buildable YAML), lock, image, labels
   mlenv show REPO@sha256:…                          the same, from the image alone
   mlenv label REPO NAME:VERSION LABEL               point a label at a version
+  mlenv unlabel REPO NAME[:VERSION] LABEL           remove a label (from that version only, when given)
   mlenv archive|restore REPO NAME:VERSION           leave (or come back to) list and @latest
 
 Imported by cli.py only to add these subcommands; every catalogue import happens when one runs.
@@ -38,6 +39,12 @@ def add_commands(commands) -> None:
     label.add_argument("version", metavar="NAME:VERSION")
     label.add_argument("label")
     label.set_defaults(run=_label)
+
+    unlabel = commands.add_parser("unlabel", help="remove a label (latest is mlenv's: archive a version to move it)")
+    unlabel.add_argument("repository")
+    unlabel.add_argument("version", metavar="NAME[:VERSION]", help="the environment; with :VERSION, only if the label is on that version")
+    unlabel.add_argument("label")
+    unlabel.set_defaults(run=_unlabel)
 
     for verb, archived in (("archive", True), ("restore", False)):
         command = commands.add_parser(verb, help=("hide a version from list and @latest (it stays pullable; nothing is deleted)"
@@ -125,7 +132,7 @@ def _show(args) -> int:
             carried = artifact.carried(store, digest)
             if carried is None:
                 raise SpecError("image", f"{repository}@{digest} carries no definition", "build its definition with this mlenv: the build attaches it", digest)
-            named = carried.definition.get("name")
+            named = carried.definition.get("name") or _anonymous_name(store, digest)
             version = next((v for v in reversed(reads.versions(store, named)) if v.digest == digest), None) if named else None
         elif args.reference:
             version = _resolve(store, args.reference)
@@ -137,6 +144,19 @@ def _show(args) -> int:
         store.close()
     _print_shown(args, f"{repository}@{digest}", version, carried)
     return 0
+
+
+def _anonymous_name(store, digest: str) -> str | None:
+    """Where an image built from a definition without a name is registered: anon-<hash>."""
+    from mlenv.catalogue.tags import anonymous_name
+    from mlenv.oci.image import DEFINITION_HASH
+
+    found = store.get_manifest(digest)
+    try:
+        definition_hash = json.loads(found[0]).get("annotations", {}).get(DEFINITION_HASH) if found else None
+    except (ValueError, AttributeError):
+        return None
+    return anonymous_name(definition_hash) if isinstance(definition_hash, str) and definition_hash else None
 
 
 def _resolve(store, reference: str):
@@ -173,6 +193,19 @@ def _label(args) -> int:
 
     done = _change(args, lambda store, name, version: reads.set_label(store, name, version, args.label))
     print(f"{done.name}:{done.version}\tlabels {', '.join(done.labels)}")
+    return 0
+
+
+def _unlabel(args) -> int:
+    from mlenv.catalogue import reads
+
+    name, _, version = args.version.partition(":")
+    store = _store(args.repository)
+    try:
+        done = reads.remove_label(store, name, args.label, version=version or None)
+    finally:
+        store.close()
+    print(f"{done.name}:{done.version}\tlabels {', '.join(done.labels) or '-'}")
     return 0
 
 

@@ -1,13 +1,13 @@
 """`mlenv`: the same pipeline as the provider, without Pulumi.
 
-  mlenv build FILE [--image IMAGE] [--registry REPO] [--index-url URL] [--json]
+  mlenv build FILE [--image IMAGE] [--registry REPO] [--name NAME] [--index-url URL] [--json]
   mlenv lock FILE [--image IMAGE] [--format explicit|requirements|pixi] [-o OUT]
   mlenv hash FILE [--image IMAGE]
   mlenv validate FILE... [--image IMAGE] [--allow-path DIR]
   mlenv diff OLD NEW [--image IMAGE] [--format text|markdown|json]     (OLD/NEW: a file, or REV:PATH in git)
   mlenv import-rootfs ROOTFS.tar REF
   mlenv diagnose LOGFILE|- [--catalogue]
-  mlenv list|history|show|label|archive|restore REPO ...              (versions and labels: catalogue_cli.py)
+  mlenv list|history|show|label|unlabel|archive|restore REPO ...      (versions and labels: catalogue_cli.py)
 
 FILE is any definition mlenv reads (sources.py): an environment YAML (ours, Azure ML v2), an Azure ML
 v1 JSON file or saved folder, a bare conda file or requirements.txt, an MLflow model folder or
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--image", help=IMAGE_HELP)
     build.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
     build.add_argument("--registry", default=default_registry(), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
+    build.add_argument("--name", help="the name to register the version under: gives the definition one, or replaces its own (metadata: the hash stays)")
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
     build.add_argument("--json", action="store_true", help="print the outputs as JSON")
     build.set_defaults(run=_build)
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnose.add_argument("log", nargs="?", help="log file, or - for standard input")
     diagnose.add_argument("--catalogue", action="store_true", help="print the rule catalogue as Markdown (docs/DIAGNOSTICS.md)")
     diagnose.set_defaults(run=_diagnose)
-    from mlenv.catalogue_cli import add_commands  # list, history, show, label, archive, restore (their imports wait until one runs)
+    from mlenv.catalogue_cli import add_commands  # list, history, show, label, unlabel, archive, restore (their imports wait until one runs)
 
     add_commands(commands)
     from mlenv.curated_cli import add_commands as add_curated  # curated list, show
@@ -139,7 +140,7 @@ def _load(args, path: str):
 def _build(args) -> int:
     from mlenv.pipeline import build
 
-    spec = _load(args, args.file)
+    spec = _named(_load(args, args.file), args.name)
     _warn(spec)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     index = index_settings(args.index_url) if args.index_url else None  # None: read from the environment when a build needs it
@@ -158,6 +159,21 @@ def _build(args) -> int:
         if result.image_ref.startswith("oci:"):  # skopeo and podman take no digest in a layout reference
             print(f"  for skopeo, podman: {result.tag_ref}")
     return 0
+
+
+def _named(spec, name: str | None):
+    """The definition under `--name`, when given: a name the catalogue can hold, or one error."""
+    if name is None:
+        return spec
+    from dataclasses import replace
+
+    from mlenv.catalogue.tags import check_given_name
+    from mlenv.diagnostics.errors import SpecError
+
+    try:
+        return replace(spec, name=check_given_name(name))
+    except SpecError as error:
+        raise SpecError("--name", error.problem, "give a name such as train-gpu, or leave --name out to use the definition's own", name) from None
 
 
 def _lock(args) -> int:

@@ -42,7 +42,8 @@ class BuildResult:
     bytes_pushed: int
     seconds: float = 0.0
     layers: list[dict] = field(default_factory=list)
-    version: str = ""  # the catalogue version under the definition's name ("" for an unnamed one)
+    name: str = ""  # the catalogue name it is registered under: the definition's, or anon-<12 hex> for one without a name
+    version: str = ""  # its version there ("" when the name is not one the catalogue can hold)
     labels: list[str] = field(default_factory=list)
 
     def outputs(self) -> dict:
@@ -92,30 +93,85 @@ def build(
 
 
 def _register(target, spec: EnvironmentSpec, result: BuildResult, labels: tuple[str, ...], log: Callable[[str], None]) -> None:
-    """A named definition becomes a version of its name (the same hash keeps its version); an
-    unnamed one, or a name the catalogue cannot hold, is built and left unregistered."""
+    """The definition becomes a version of its name (the same hash keeps its version); one without
+    a name, of the name derived from its hash (anon-…, version 1, as Azure ML registers anonymous
+    environments). A name the catalogue cannot hold is built and left unregistered, and so is a
+    nameless one with no labels asked for in a repository that refuses the catalogue's reads or
+    writes (a push-only login, say): such builds never needed a catalogue before."""
     from mlenv.catalogue import reads
-    from mlenv.catalogue.tags import check_name, check_version
     from mlenv.catalogue.versions import register
+    from mlenv.diagnostics.errors import StoreError
+
+    name, version = _catalogue_name(spec, result.definition_hash, log)
+    if name is None:
+        return
+    try:
+        taken = register(target, name, digest=result.digest, definition_hash=result.definition_hash, version=version)
+        done = reads.registered(target, name, taken.version, labels)
+    except StoreError as error:
+        if spec.name or labels:
+            raise
+        log(f"warning: not registered as {name}: {error.headline}")
+        return
+    result.name, result.version, result.labels = name, done.version, list(done.labels)
+    log(f"registered {name}:{result.version}" + (f" ({', '.join(result.labels)})" if result.labels else ""))
+
+
+def _catalogue_name(spec: EnvironmentSpec, hash_hex: str, log: Callable[[str], None]) -> tuple[str | None, str | None]:
+    """(name, explicit version or None) to register under; (None, None) with a warning for a name
+    or version the catalogue cannot hold."""
+    from mlenv.catalogue.tags import anonymous_name, check_given_name, check_version
     from mlenv.diagnostics.errors import SpecError
 
-    if not spec.name:
-        return
     version = None if spec.version in ("", "auto") else spec.version  # Azure ML's `version: auto` is the next number
+    if not spec.name:
+        if version not in (None, "1"):
+            log(f"warning: version {version} is ignored: an environment without a name is registered as {anonymous_name(hash_hex)}, version 1")
+        return anonymous_name(hash_hex), None
     try:
-        check_name(spec.name)
+        check_given_name(spec.name)
         if version is not None:
             check_version(version)
     except SpecError as error:
         log(f"warning: not registered as a version: {error}")
-        return
-    registered = register(target, spec.name, digest=result.digest, definition_hash=result.definition_hash, version=version)
-    for label in labels:
-        reads.set_label(target, spec.name, registered.version, label)
-    reads.move_latest(target, spec.name)
-    result.version = registered.version
-    result.labels = list(reads.resolve(target, spec.name, version=registered.version).labels)
-    log(f"registered {spec.name}:{result.version}" + (f" ({', '.join(result.labels)})" if result.labels else ""))
+        return None, None
+    return spec.name, version
+
+
+def plan_registration(spec: EnvironmentSpec, repository: str, credentials: Credentials | None = None):
+    """What `build` would register for `spec` in `repository` — (the `Plan` or None, its sentence) —
+    from one listing of the repository's tags, for `pulumi preview`: nothing is built. A registry
+    that cannot be read is said in the sentence, not raised; an explicit version that another
+    definition holds raises the SpecError `build` would."""
+    from mlenv.catalogue.versions import plan
+    from mlenv.diagnostics.errors import MlenvError, SpecError
+
+    hash_hex, said = definition_hash(spec), []
+    name, version = _catalogue_name(spec, hash_hex, said.append)
+    if name is None:
+        return None, said[0].removeprefix("warning: ")
+    try:
+        store = _preview_store(repository, credentials)
+        try:
+            found = plan(store, name, hash_hex, version)
+        finally:
+            store.close()
+    except SpecError:
+        raise
+    except (MlenvError, OSError, ValueError) as error:
+        problem = error.problem if isinstance(error, MlenvError) else f"{type(error).__name__}: {error}"
+        return None, f"the catalogue of {repository} could not be read ({problem}); up registers a version of {name} all the same"
+    return found, str(found)
+
+
+PREVIEW_TIMEOUT = 5.0  # seconds for each request of the preview's read: a registry that hangs must not hold preview long
+
+
+def _preview_store(repository: str, credentials: Credentials | None):
+    from mlenv.oci.registry import RegistryStore
+
+    ref = parse_repository(repository)
+    return open_store(ref) if ref.is_layout else RegistryStore(ref.host, ref.path, credentials, timeout=PREVIEW_TIMEOUT)
 
 
 def resolve_lock(spec: EnvironmentSpec, repository: str, credentials: Credentials | None = None,

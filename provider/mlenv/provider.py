@@ -25,7 +25,7 @@ from mlenv.identity.canonical import to_mapping
 from mlenv.diagnostics.errors import MlenvError, SpecError
 from mlenv.diagnostics.last_resort import last_resort
 from mlenv.identity.hashing import definition_hash, tag_for
-from mlenv.pipeline import build, exists
+from mlenv.pipeline import build, exists, plan_registration
 from mlenv.definition.reference import parse_repository
 from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.definition.load import TOP_FIELDS, from_mapping
@@ -34,6 +34,13 @@ from mlenv.settings import registry_credentials
 
 # The provider's inputs are the definition in its normalized input form (canonical.to_mapping), with
 # the environment's own name as env_name (the resource has a name of its own), plus where to publish.
+
+# What `up` will register, said by check in the checked inputs, which are what `pulumi preview` shows
+# of a resource it will create or update; never an output (it would go stale at once).
+PLAN_PROPERTY = "version_plan"
+# The labels this resource set: its `labels` input at its last up. A label leaving that input is
+# removed from the registry, if it still names this resource's image; one moved since is not ours.
+OWNED_LABELS = "owned_labels"
 
 
 def _is_unknown(value: Any) -> bool:
@@ -148,6 +155,8 @@ class EnvironmentProvider(ResourceProvider):
         failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec, building=True).errors]
         inputs = _checked_inputs(news, spec)
         if not failures:
+            failures += _planned(inputs, spec, _credentials(news))
+        if not failures:
             _remember(inputs, spec)
         return CheckResult(inputs, failures)
 
@@ -158,7 +167,8 @@ class EnvironmentProvider(ResourceProvider):
         if definition is None or _is_unknown(definition):
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
         changed = [k for k in ("definition_hash", *DEFINITION_PROPERTIES, *METADATA_PROPERTIES) if k != "version" and _changed(olds, news, k)]
-        return DiffResult(changes=bool(changed or replaces or _catalogue_changed(olds, news)), replaces=replaces, delete_before_replace=False)
+        owners = set(news.get(LABELS_PROPERTY) or ()) != set(olds.get(OWNED_LABELS) or ())
+        return DiffResult(changes=bool(changed or replaces or owners or _catalogue_changed(olds, news)), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:
         with _explained():
@@ -166,12 +176,12 @@ class EnvironmentProvider(ResourceProvider):
         return CreateResult(id_=uuid.uuid4().hex, outs=outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
-        same = all(not _changed(olds, news, k) for k in ("definition_hash", "repository", "env_name"))
-        if same and not _catalogue_changed(olds, news):
-            kept = {k: olds[k] for k in OUTPUT_PROPERTIES if k in olds}
-            return UpdateResult(outs={**_public_inputs(news), **kept, "cache_hit": True, "bytes_pushed": 0})
+        rebuild = any(_changed(olds, news, k) for k in ("definition_hash", "repository", "env_name")) or _catalogue_changed(olds, news)
         with _explained():
-            return UpdateResult(outs=self._build(news))
+            if _release(olds, news) or rebuild:  # after a release, the build's cache hit reads the labels as they now are
+                return UpdateResult(outs=self._build(news))
+        kept = {k: olds[k] for k in OUTPUT_PROPERTIES if k in olds}
+        return UpdateResult(outs={**_public_inputs(news), **kept, "cache_hit": True, "bytes_pushed": 0, OWNED_LABELS: sorted(news.get(LABELS_PROPERTY) or ())})
 
     def read(self, id_: str, props: dict) -> ReadResult:
         if not props.get("digest"):
@@ -187,7 +197,48 @@ class EnvironmentProvider(ResourceProvider):
     def _build(self, props: dict) -> dict:
         labels = tuple(props.get(LABELS_PROPERTY) or ())
         result = build(_spec_for_build(props), props["repository"], _credentials(props), log=_progress, labels=labels)
-        return {**_public_inputs(props), **result.outputs()}
+        return {**_public_inputs(props), **result.outputs(), OWNED_LABELS: sorted(labels) if result.name else []}
+
+
+def _planned(inputs: dict, spec, credentials) -> list[CheckFailure]:
+    """What up will register, into the checked inputs (so `pulumi preview` shows it) and the
+    provider's log: `version_plan` says it; `name` is known, and `version` too when the definition
+    already holds one. One read of the registry's tags; one it cannot read is said, not failed."""
+    try:
+        found, said = plan_registration(spec, inputs["repository"], credentials)
+    except SpecError as error:
+        return [CheckFailure(_top_field(error.where), str(error))]
+    _progress(said)
+    inputs[PLAN_PROPERTY] = said
+    if found:
+        inputs["name"] = found.name
+        if found.held and not inputs.get("version"):
+            inputs["version"] = found.version
+    return []
+
+
+def _release(olds: dict, news: dict) -> tuple[str, ...]:
+    """Remove from the registry the labels this resource set at its last up and no longer asks for
+    (all of them when it registers under another name now), where they still name its image; the
+    labels it no longer asks for."""
+    from mlenv.catalogue.reads import release_labels
+    from mlenv.catalogue.tags import anonymous_name
+    from mlenv.oci.store import open_store
+
+    name, owned = olds.get("name") or olds.get("env_name"), olds.get(OWNED_LABELS) or ()
+    moved = (news.get("name") or news.get("env_name") or anonymous_name(news.get("definition_hash") or "")) != name
+    dropped = tuple(owned if moved else sorted(set(owned) - set(news.get(LABELS_PROPERTY) or ())))
+    if not (name and dropped and olds.get("digest")):
+        return ()
+
+    store = open_store(parse_repository(olds["repository"]), _credentials(news))
+    try:
+        released = release_labels(store, name, dropped, olds["digest"])
+    finally:
+        store.close()
+    kept = [label for label in dropped if label not in released]
+    _progress(f"labels removed from {name}: {', '.join(released) or '-'}" + (f"; left where someone moved them since: {', '.join(kept)}" if kept else ""))
+    return dropped
 
 
 def _catalogue_changed(olds: dict, news: dict) -> bool:
@@ -204,7 +255,7 @@ def _progress(line: str) -> None:
 
 
 def _public_inputs(props: dict) -> dict:
-    return {k: v for k, v in props.items() if k not in CREDENTIAL_PROPERTIES and not k.startswith("__")}
+    return {k: v for k, v in props.items() if k not in (*CREDENTIAL_PROPERTIES, PLAN_PROPERTY) and not k.startswith("__")}
 
 
 def _changed(olds: dict, news: dict, key: str) -> bool:

@@ -41,7 +41,8 @@ class Environment(Resource, module="mlenv", name="Environment"):
     packages: pulumi.Output[list]
     cache_hit: pulumi.Output[bool]
     bytes_pushed: pulumi.Output[int]
-    version: pulumi.Output[str]  # the version under env_name in the repository ("" with no env_name)
+    name: pulumi.Output[str]  # the catalogue name the version is under: env_name, or anon-<12 hex of the hash> with no env_name
+    version: pulumi.Output[str]  # the version under that name in the repository
     labels: pulumi.Output[list]  # that version's labels, `latest` among them while it is the newest
 
     def __init__(

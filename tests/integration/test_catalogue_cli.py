@@ -68,3 +68,30 @@ def test_catalogue_commands_refuse_bad_references_in_one_line(tmp_path, registry
                            (("label", repository, "train:1", "latest"), "latest is kept by mlenv")):
         done = run(*args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+
+
+def test_anonymous_builds_names_from_the_command_line_and_removed_labels(tmp_path, registry, base_image, index):
+    repository = f"{registry.host}/ml/anonymous-{os.getpid()}"
+    definition = write(tmp_path / "env.yml", f"image: {base_image}\npip: [six==1.16.0]\n")
+    anonymous = _build(definition, repository, index)
+    name = f"anon-{anonymous['definition_hash'][:12]}"
+    assert (anonymous["name"], anonymous["version"], anonymous["labels"]) == (name, "1", ["latest"])
+
+    named = json.loads(_ok("build", str(definition), "--registry", repository, "--index-url", index.url, "--name", "serve", "--json"))
+    assert named["cache_hit"] and named["digest"] == anonymous["digest"] and (named["name"], named["version"]) == ("serve", "1")
+    assert _ok("list", repository).splitlines() == ["serve\tlatest 1\t1 version\tlabels latest"]  # not the anonymous one
+
+    assert json.loads(_ok("show", repository, f"{name}:1", "--json"))["definition"]["pip"] == ["six==1.16.0"]
+    assert json.loads(_ok("show", repository, f"{name}@latest", "--json"))["image_ref"] == anonymous["image_ref"]
+    assert f"# name: {name}\n# version: 1\n" in _ok("show", anonymous["image_ref"])  # by digest: its definition has no name
+    assert _ok("history", repository, name).startswith(f"{name}:1\t")
+
+    assert "serve:1\tlabels prod, latest" in _ok("label", repository, "serve:1", "prod")
+    assert _ok("unlabel", repository, "serve", "prod") == "serve:1\tlabels latest\n"
+    assert json.loads(_ok("show", repository, "serve:1", "--json"))["labels"] == ["latest"]
+    for args, expected in ((("unlabel", repository, "serve", "latest"), "latest cannot be removed"),
+                           (("unlabel", repository, "serve", "prod"), "serve has no label prod"),
+                           (("build", str(definition), "--registry", repository, "--name", "my.env"), "--name: cannot be a catalogue name"),
+                           (("build", str(definition), "--registry", repository, "--name", name), "--name: is reserved")):
+        done = run(*args)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr

@@ -40,10 +40,11 @@ def _write_tags(job: tuple[str, int]) -> int:
     return TAGS_EACH
 
 
-def _tags(layout: Path) -> dict[str, str]:
+def _tags(layout: Path, catalogue: bool = False) -> dict[str, str]:
+    """The hash tags (or, with `catalogue`, the catalogue's tags, which hold a dot): not the referrers tags (docs/VERSIONS.md)."""
     index = json.loads((layout / "index.json").read_text())  # must parse after every round
     named = {m["annotations"][REF_NAME]: m["digest"] for m in index["manifests"] if REF_NAME in m.get("annotations", {})}
-    return {tag: digest for tag, digest in named.items() if not tag.startswith("sha256-")}  # not the referrers tags (docs/VERSIONS.md)
+    return {tag: digest for tag, digest in named.items() if not tag.startswith("sha256-") and ("." in tag) == catalogue}
 
 
 def test_eight_builds_at_once_into_one_layout_keep_every_tag(tmp_path, base_image):
@@ -60,6 +61,7 @@ def test_eight_builds_at_once_into_one_layout_keep_every_tag(tmp_path, base_imag
             rounds += 1
     assert rounds >= 3, f"only {rounds} rounds of {BUILDERS} builds fit in {BUDGET:.0f}s"
     assert len(_tags(layout)) == 1 + rounds * BUILDERS
+    assert sum(tag.endswith(".v1") for tag in _tags(layout, catalogue=True)) == 1 + rounds * BUILDERS  # each nameless build: anon-<hash>:1
     store = LayoutStore(layout)
     for tag, digest in expected.items():
         data, _ = store.get_manifest(tag)

@@ -77,7 +77,8 @@ def test_image_layout_is_the_embedded_default(base_image, index_settings, tmp_pa
     index = json.loads((layout / "index.json").read_text())
     tagged = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
     referrers = "sha256-" + result.digest.split(":")[1]  # the index of the artifact carrying the definition (catalogue/artifact.py)
-    assert set(tagged) == {result.tag, referrers} and tagged[result.tag] == result.digest
+    anonymous = [f"{result.name}.v1", f"{result.name}.v1.claim-{result.definition_hash[:16]}", f"{result.name}.latest"]  # no name: anon-<hash>:1
+    assert set(tagged) == {result.tag, referrers, *anonymous} and tagged[result.tag] == tagged[f"{result.name}.v1"] == result.digest
     assert (layout / "blobs" / "sha256" / result.digest.split(":")[1]).exists()
     assert build(spec(base_image, "six==1.16.0"), f"oci:{layout}", index=index_settings).cache_hit
 

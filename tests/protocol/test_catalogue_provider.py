@@ -31,12 +31,16 @@ def _inputs(base, repository, pin, **extra):
     return {"image": base, "pip": [pin], "repository": repository, "env_name": "train", **extra}
 
 
-def _versions(repository: str) -> list[tuple[str, tuple[str, ...]]]:
+def _read(repository: str, read):
     store = open_store(parse_repository(repository))
     try:
-        return [(v.version, v.labels) for v in reads.versions(store, "train")]
+        return read(store)
     finally:
         store.close()
+
+
+def _versions(repository: str) -> list[tuple[str, tuple[str, ...]]]:
+    return _read(repository, lambda store: [(v.version, v.labels) for v in reads.versions(store, "train")])
 
 
 def test_version_moves_on_a_pin_stays_on_metadata_labels_follow_and_destroy_keeps_them(engine, registry, base_image):
@@ -60,6 +64,61 @@ def test_version_moves_on_a_pin_stays_on_metadata_labels_follow_and_destroy_keep
 
     assert stack.destroy("train").op == "delete"
     assert _versions(repository) == [("1", ()), ("2", ("prod", "latest"))]  # delete never removes versions
+
+
+def test_preview_says_which_version_up_will_register_and_builds_nothing(engine, registry, base_image):
+    stack, provider = Stack(engine, type_token=TYPE), EnvironmentProvider()
+    repository = f"{registry.host}/envs/preview-{os.getpid()}"
+    planned = stack.preview("train", provider, _inputs(base_image, repository, "six==1.16.0"))
+    assert planned.op == "create" and planned.outputs["version_plan"] == "will register train:1"
+    assert planned.outputs["name"] == "train" and "version" not in planned.outputs  # unknown in preview until up takes it
+    assert "mlenv: will register train:1\n" in engine.stderr  # the provider's log: shown by pulumi preview
+    assert _read(repository, lambda store: store.list_tags()) == []  # preview read the catalogue, built and registered nothing
+
+    created = stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0"))
+    assert created.outputs["version"] == "1" and "version_plan" not in created.outputs  # a plan is never an output
+
+    described = stack.preview("train", provider, _inputs(base_image, repository, "six==1.16.0", description="described"))
+    assert described.op == "update" and described.outputs["version_plan"] == "train:1 already holds this definition"
+    assert described.outputs["version"] == "1"  # known in preview: this definition's version cannot change
+    pinned = stack.preview("train", provider, _inputs(base_image, repository, "six==1.17.0"))
+    assert pinned.op == "update" and pinned.outputs["version_plan"] == "will register train:2" and "version" not in pinned.outputs
+
+    taken = stack.preview("train", provider, _inputs(base_image, repository, "six==1.17.0", version="1"))
+    assert taken.op == "failed" and [prop for prop, _ in taken.failures] == ["version"]
+    assert "train:1 already holds definition" in taken.error and created.outputs["definition_hash"] in taken.error
+    assert stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0", description="described")).outputs["version"] == "1"
+
+
+def test_preview_goes_on_when_the_registry_cannot_be_read_and_nameless_ones_plan_their_hash_name(engine, base_image):
+    stack, provider = Stack(engine, type_token=TYPE), EnvironmentProvider()
+    unreachable = "127.0.0.1:9/envs/nowhere"  # the discard port: nothing listens there
+    planned = stack.preview("train", provider, _inputs(base_image, unreachable, "six==1.16.0"))
+    assert planned.op == "create" and planned.outputs["version_plan"].startswith(f"the catalogue of {unreachable} could not be read (cannot connect")
+    assert planned.outputs["version_plan"].endswith("; up registers a version of train all the same")
+    nameless = {k: v for k, v in _inputs(base_image, unreachable, "six==1.16.0").items() if k != "env_name"}
+    planned = stack.preview("anonymous", provider, nameless)
+    assert planned.op == "create" and planned.outputs["version_plan"].endswith(f"up registers a version of anon-{planned.outputs['definition_hash'][:12]} all the same")
+
+
+def test_a_label_left_out_of_labels_is_removed_where_it_still_names_the_resources_image(engine, registry, base_image, index):
+    from mlenv.definition.load import from_mapping
+    from mlenv.pipeline import build
+    from mlenv.resolve.index import IndexSettings
+
+    stack, provider = Stack(engine, type_token=TYPE), EnvironmentProvider()
+    repository = f"{registry.host}/envs/unlabel-{os.getpid()}"
+    first = stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0", labels=["prod", "staging"]))
+    assert first.outputs["labels"] == ["prod", "staging", "latest"]
+    other = build(from_mapping({"name": "train", "image": base_image, "pip": ["six==1.17.0"]}), repository, index=IndexSettings(index_url=index.url))
+    _read(repository, lambda store: reads.set_label(store, "train", other.version, "staging"))  # someone else moved staging: theirs now
+
+    assert stack.preview("train", provider, _inputs(base_image, repository, "six==1.16.0")).op == "update"
+    dropped = stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0"))
+    assert dropped.op == "update" and dropped.outputs["labels"] == [] and dropped.outputs["cache_hit"]
+    assert _versions(repository) == [("1", ()), ("2", ("staging", "latest"))]  # prod removed, staging left where it was moved
+    assert "mlenv: labels removed from train: prod; left where someone moved them since: staging" in engine.stderr
+    assert stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0")).op == "same"
 
 
 class _Mocks(pulumi.runtime.Mocks):

@@ -1,5 +1,7 @@
 """The environments stack: registers `train` in a shared repository; each definition change is a new
-version, and the labels in config (e.g. `pulumi config set --path labels[0] prod`) point at it."""
+version, and the labels in config (e.g. `pulumi config set --path labels[0] prod`) point at it; a
+label taken out of the config is removed on the next `up` (unless someone moved it since).
+`pulumi preview` says which version `up` will register (`version_plan`)."""
 
 import os
 

@@ -5,7 +5,11 @@ never do, so the three can never collide. Names hold no dot, so a tag splits at 
   NAME.vVERSION                   → the image (pullable: `docker pull REPO:train.v2`)
   NAME.vVERSION.claim-HASH16      → the version record a writer claimed the version with
   NAME.vVERSION.state             → archived or not (absent: not archived)
-  NAME.LABEL                      → the image the label points at (`latest` is kept by mlenv)
+  NAME.LABEL                      → the image the label points at (`latest` is kept by mlenv), or a
+                                    marker once the label is removed
+
+A definition without a name is registered under `anon-<12 hex of its definition hash>`: a name
+reserved for that, left out of `mlenv list`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 LABEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 VERSION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,3}")
 LATEST = "latest"
+ANONYMOUS = re.compile(r"anon-[0-9a-f]{12}")
 _REST = re.compile(r"v(?P<version>[0-9]{1,9}(?:\.[0-9]{1,9}){0,3})(?:\.(?P<kind>state|claim-(?P<hash>[0-9a-f]{16})))?")
 
 
@@ -34,8 +39,29 @@ class CatalogueTag:
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise SpecError("name", "cannot be a catalogue name: it must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit",
-                        "rename the environment (e.g. train-gpu), or give it no name to build without registering a version", name)
+                        "rename the environment (e.g. train-gpu), or give it no name to register it under a name derived from its hash", name)
     return name
+
+
+def check_given_name(name: str) -> str:
+    """A name a definition (or `mlenv build --name`) gives: a catalogue name, and not one of the
+    names reserved for environments without a name."""
+    check_name(name)
+    if is_anonymous(name):
+        raise SpecError("name", "is reserved: anon-<12 hex digits> names the environments that have no name of their own",
+                        "choose another name (e.g. train-gpu), or leave the name out to have this one derived from the hash", name)
+    return name
+
+
+def anonymous_name(definition_hash: str) -> str:
+    """Where a definition without a name is registered (Azure ML registers such environments too,
+    as anonymous ones: under one name with a hash as version; here versions are numbers, so the
+    hash goes into the name and the version is 1)."""
+    return f"anon-{definition_hash[:12]}"
+
+
+def is_anonymous(name: str) -> bool:
+    return bool(ANONYMOUS.fullmatch(name))
 
 
 def check_label(label: str, *, moving_latest: bool = False) -> str:

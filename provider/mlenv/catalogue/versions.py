@@ -105,6 +105,44 @@ def tagged(store, name: str, version: str) -> Version | None:
     return Version(name, version, digest_of(found[0]), definition_hash, created)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What `register` would do, read from one listing of the tags (`pulumi preview` shows it)."""
+
+    name: str
+    version: str
+    held: bool  # the version already holds this definition: nothing new is registered
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version} already holds this definition" if self.held else f"will register {self.name}:{self.version}"
+
+
+def plan(store, name: str, definition_hash: str, version: str | None = None) -> Plan:
+    """The version `register` would give `definition_hash` now: one listing of the tags (and, only
+    when several writers claimed the same version, a read of its tag to see which one won). An
+    explicit version another definition holds is the error `register` would raise."""
+    slots = scan(store.list_tags(), name)
+    ours = definition_hash[:16]
+    candidates = [version] if version is not None else sorted(slots.versions, key=scheme.version_key)
+    for known in candidates:
+        claims = slots.claims.get(known, set())
+        if known in slots.versions and (claims == {ours} or (ours in claims and _tagged_hash(store, name, known) == definition_hash)):
+            return Plan(name, known, held=True)
+    if version is None:
+        return Plan(name, slots.next_number(definition_hash), held=False)
+    if version in slots.versions or slots.claims.get(version, set()) - {ours}:
+        theirs = _tagged_hash(store, name, version) if version in slots.versions else _claimed_hash(store, name, version, min(slots.claims[version] - {ours}))
+        if theirs != definition_hash:
+            raise _conflict(name, version, definition_hash, theirs)
+        return Plan(name, version, held=True)
+    return Plan(name, version, held=False)
+
+
+def _tagged_hash(store, name: str, version: str) -> str:
+    found = store.get_manifest(scheme.version_tag(name, version))
+    return _annotations(found[0]).get(DEFINITION_HASH, "") if found else ""
+
+
 def register(store, name: str, *, digest: str, definition_hash: str, version: str | None = None) -> Version:
     """The version of `definition_hash` under `name`: the one it has, or a new one (`version`, or the
     next number). The same name and version with another definition is an error naming both."""

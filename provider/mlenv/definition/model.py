@@ -28,7 +28,7 @@ DEFINITION_PROPERTIES = ("image", "dockerfile", "build", "docker", "python", "co
 SOURCE_PROPERTY = "definition_source"
 SECRET_PROPERTIES = ("registry_password", "base_image_registry_password")
 CREDENTIAL_PROPERTIES = ("registry_username", *SECRET_PROPERTIES)
-OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "tag_ref", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed", "version", "labels")
+OUTPUT_PROPERTIES = ("image_ref", "digest", "tag", "tag_ref", "definition_hash", "lock_hash", "packages", "cache_hit", "bytes_pushed", "name", "version", "labels")
 # An Environment's own input (not part of the definition): the labels to point at its version.
 LABELS_PROPERTY = "labels"
 

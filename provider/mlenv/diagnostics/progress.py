@@ -103,11 +103,12 @@ class StatusLine:
             self.stream.flush()
 
     def above(self, write: Callable[[str], None]) -> Callable[[str], None]:
-        """`write`, with the status line cleared first and drawn again after."""
+        """`write`, with the status line (while one is shown) cleared first and drawn again after."""
         def written(line: str) -> None:
             with self._lock:
-                self.stream.write("\r\x1b[K")
-                self.stream.flush()
+                if self.text:  # none before the first status or after done (the catalogue's lines come then): nothing to clear
+                    self.stream.write("\r\x1b[K")
+                    self.stream.flush()
                 write(line)
                 if self.text:
                     self.stream.write(self.text)

@@ -57,3 +57,12 @@ def test_the_settle_time_defaults_to_2_seconds_and_a_bad_one_is_one_error(monkey
     monkeypatch.setenv("MLENV_CATALOGUE_SETTLE", "soon")
     with pytest.raises(SpecError, match="MLENV_CATALOGUE_SETTLE: is not a number of seconds"):
         settle_seconds()
+
+
+def test_a_nameless_definition_gets_a_reserved_name_from_its_hash():
+    name = scheme.anonymous_name("0123456789abcdef" * 4)
+    assert name == "anon-0123456789ab" and scheme.is_anonymous(name) and scheme.check_name(name) == name  # readable by that name
+    assert scheme.parse(scheme.version_tag(name, "1")) == scheme.CatalogueTag(name, "version", version="1")
+    with pytest.raises(SpecError, match="is reserved: anon-<12 hex digits>"):
+        scheme.check_given_name(name)  # but no definition may give it
+    assert scheme.check_given_name("anon-train") == "anon-train" and not scheme.is_anonymous("anon-0123456789AB")
