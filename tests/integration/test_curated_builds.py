@@ -170,6 +170,15 @@ def test_the_same_curated_version_is_the_same_digest_in_another_repository_and_s
     layout, _ = build(site, "mlenv:python-3.11@latest", f"oci:{tmp_path / 'layout'}")
     assert first["digest"] == elsewhere["digest"] == layout["digest"]
     assert elsewhere["bytes_pushed"] < 100_000  # every layer mounted from the first repository: only the config is sent
+    shown = run("show", f"{site.registry.host}/team/elsewhere@{first['digest']}")
+    assert shown.returncode == 0 and "curated: mlenv:python-3.11:1" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_name_beside_the_reference_makes_it_a_version_of_that_name(site, tmp_path):
+    env = tmp_path / "env.yml"
+    env.write_text("name: py\ncurated: mlenv:python-3.11@latest\n")
+    built, _ = build(site, str(env), f"{site.registry.host}/team/named")
+    assert (built["version"], built["labels"]) == ("1", ["latest"])
 
 
 def test_figures():
