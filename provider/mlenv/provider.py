@@ -154,7 +154,9 @@ class EnvironmentProvider(ResourceProvider):
             return CheckResult(news, failures + [CheckFailure(_top_field(error.where), str(error))])
         failures += [CheckFailure(_top_field(error.where), str(error)) for error in findings(spec, building=True).errors]
         inputs = _checked_inputs(news, spec)
-        if not failures:
+        if not failures and _same_registration(_olds, inputs):
+            inputs.update({k: _olds[k] for k in (PLAN_PROPERTY, "name", "version") if k in _olds})
+        elif not failures:
             failures += _planned(inputs, spec, _credentials(news))
         if not failures:
             _remember(inputs, spec)
@@ -198,6 +200,16 @@ class EnvironmentProvider(ResourceProvider):
         labels = tuple(props.get(LABELS_PROPERTY) or ())
         result = build(_spec_for_build(props), props["repository"], _credentials(props), log=_progress, labels=labels)
         return {**_public_inputs(props), **result.outputs(), OWNED_LABELS: sorted(labels) if result.name else []}
+
+
+def _same_registration(olds: dict, inputs: dict) -> bool:
+    """Nothing changed since the last up: that up registered this very definition, nothing will be
+    registered and preview shows no change, so the registry is not asked (a no-op stays cheap)."""
+    if not olds or PLAN_PROPERTY not in olds:
+        return False
+    planned = (PLAN_PROPERTY, "name", "version", "__provider")
+    keys = (set(olds) | set(inputs)) - set(planned)
+    return all(olds.get(k) == inputs.get(k) for k in keys) and inputs.get("version") in (None, "", olds.get("version"))
 
 
 def _planned(inputs: dict, spec, credentials) -> list[CheckFailure]:

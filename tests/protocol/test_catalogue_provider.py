@@ -186,3 +186,15 @@ def test_get_environment_refuses_an_unknown_label_in_one_line(prod_and_latest):
 
     with pytest.raises(pulumi.RunError, match=r"^mlenv.get_environment: label: train has no label staging .*Fix: use one of latest, prod"):
         mlenv.get_environment(prod_and_latest[0], "train", label="staging")
+
+
+def test_an_unchanged_resource_previews_without_asking_the_registry(engine, registry, base_image):
+    """The no-op per resource stays cheap: the plan is read only when something changed."""
+    stack, provider = Stack(engine, type_token=TYPE), EnvironmentProvider()
+    repository = f"{registry.host}/envs/unchanged-{os.getpid()}"
+    assert stack.up("train", provider, _inputs(base_image, repository, "six==1.16.0")).outputs["version"] == "1"
+    said = len(engine.stderr)
+    again = stack.preview("train", provider, _inputs(base_image, repository, "six==1.16.0"))
+    assert again.op == "same" and "already holds" not in engine.stderr[said:] and "will register" not in engine.stderr[said:]
+    described = stack.preview("train", provider, _inputs(base_image, repository, "six==1.16.0", description="now described"))
+    assert described.op == "update" and "mlenv: train:1 already holds this definition" in engine.stderr[said:]
