@@ -84,10 +84,9 @@ def cached_layer(job: LayerJob, *, compressor: Compressor = GZIP, threads: int =
     found = _reuse(folder, job.created_by, compressor)
     if found:
         return found
-    tree = LayerTree()
-    job.fill(tree)
     target = folder / ("layer" + compressor.suffix)
-    with partial_file(scratch_dir()) as (partial, _):
+    with LayerTree() as tree, partial_file(scratch_dir()) as (partial, _):
+        job.fill(tree)
         digest, diff_id, size = write_tree(tree, partial, compressor, threads)
         progress.add(progress.PACKED, size)
         folder.mkdir(parents=True, exist_ok=True)
