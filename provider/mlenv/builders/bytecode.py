@@ -76,19 +76,21 @@ class Compiler:
 
 
 def find_compiler(python_version: str) -> Compiler | None:
-    """The first `pythonX.Y` on PATH that really is CPython X.Y, else None."""
+    """The first `pythonX.Y` on PATH that really is CPython X.Y, else None. Its path is the
+    interpreter's own (`sys.executable`), asked from "/" as the compiling runs: a version manager's
+    shim (pyenv's is a shell script that picks the interpreter by folder) is not run once per layer."""
     found = shutil.which(f"python{python_version}")
     if not found:
         return None
-    probe = "import platform, sys; print(platform.python_implementation(), platform.python_version(), '%d.%d' % sys.version_info[:2])"
+    probe = "import platform, sys; print(platform.python_implementation(), platform.python_version(), '%d.%d' % sys.version_info[:2], sys.executable)"
     try:
-        done = subprocess.run([found, "-I", "-c", probe], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([found, "-I", "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
     except (OSError, subprocess.TimeoutExpired):
         return None
-    words = done.stdout.split()
-    if done.returncode != 0 or len(words) != 3 or words[0] != "CPython" or words[2] != python_version:
+    words = done.stdout.strip().split(" ", 3)
+    if done.returncode != 0 or len(words) < 3 or words[0] != "CPython" or words[2] != python_version:
         return None
-    return Compiler(found, f"CPython {words[1]}")
+    return Compiler(words[3] if len(words) == 4 and words[3] else found, f"CPython {words[1]}")
 
 
 def bytecode_decision(python_version: str, log) -> Compiler | None:

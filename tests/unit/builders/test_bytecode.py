@@ -102,3 +102,16 @@ def test_the_bytecode_waits_on_disk_for_the_tar_and_goes_with_the_tree(wheelhous
         assert len(kept) > 20 and all(isinstance(content, Path) and content.is_file() for content in kept)
         assert not any(isinstance(e.content, bytes) for p, e in tree.entries.items() if p.endswith((".pyc", ".py")))
     assert not any(content.exists() for content in kept)
+
+
+def test_the_compiler_is_the_interpreter_itself_not_the_shim_that_found_it(tmp_path, monkeypatch):
+    """A version manager's shim on PATH (pyenv's picks the interpreter by folder): it is run once, from
+    "/" as the compiling is, and the layers are compiled by the interpreter it chose."""
+    real = find_compiler(VERSION)
+    shim = tmp_path / f"python{VERSION}"
+    shim.write_text(f"#!/bin/sh\npwd >> {tmp_path / 'ran-in'}\nexec {real.path} \"$@\"\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    found = find_compiler(VERSION)
+    assert found == Compiler(real.path, real.version) and found.path != str(shim)
+    assert (tmp_path / "ran-in").read_text() == "/\n"
