@@ -9,7 +9,12 @@ bytes the registry's storage grew by, peak RSS (bench/ml_meter.py). In the same 
 (bench/ml_limits.py) and each mlenv figure's distance to them; and whether two cold mlenv builds from
 separate empty caches give one digest. Prints a markdown table and writes it as JSON under
 bench/results/. Never asserts. Wheels are downloaded from PyPI once into ~/.cache/mlenv/bench-ml-wheels
-and kept; everything else the run makes is deleted unless --keep. --small: numpy + six only.
+and kept; everything else the run makes is deleted unless --keep. --small: numpy + six only. --only
+mlenv (or docker): one side (docker's steps cost minutes; compare a change's mlenv figures before and
+after in the same conditions, then run both sides once). --once: no second cold mlenv build.
+
+The index is testbed's pypiserver, answering as a real index does (testbed/pypi_index.py: each wheel
+hashed once, requests served in parallel), for both sides alike.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ WHEELS = services.CACHE / "bench-ml-wheels"
 WORK = services.CACHE / "bench-ml-run"
 RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("cold", "warm cache, new repository", "one-pin change", "no-op")
+SIDES = ("mlenv", "docker")
 DOCKERFILE = """FROM {base}
 RUN python3 -m venv /opt/env
 ENV PATH=/opt/env/bin:$PATH
@@ -99,17 +105,20 @@ def wheels_of(requirements: list[str]) -> list[Path]:
                   if not wheel.name.startswith(pin_after) and (everything or wheel.name.split("-")[0].lower() in names))
 
 
-def mlenv_side(run: Run) -> tuple[dict[str, Step], list[str], int]:
-    """The four steps from one cache, then a second cold build from another: steps, cold digests, packages."""
+def mlenv_side(run: Run, *, again: bool = True) -> tuple[dict[str, Step], list[str], int]:
+    """The four steps from one cache, then (unless not `again`) a second cold build from another:
+    steps, cold digests, packages."""
     first, second = run.work / "mlenv-cache-1", run.work / "mlenv-cache-2"
     steps = {}
     for scenario, pip, repository in zip(SCENARIOS, (run.before, run.before, run.after, run.after),
                                          ("bench-ml/mlenv-cold", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm", "bench-ml/mlenv-warm"), strict=True):
         steps[scenario] = progress("mlenv", scenario, mlenv_build(run, pip, repository, first))
     shutil.rmtree(first)
-    again = progress("mlenv", "cold again, another empty cache", mlenv_build(run, run.before, "bench-ml/mlenv-cold-again", second))
-    shutil.rmtree(second)
-    digests = [steps["cold"].extra["digest"], again.extra["digest"]]
+    digests = [steps["cold"].extra["digest"]]
+    if again:
+        second_cold = progress("mlenv", "cold again, another empty cache", mlenv_build(run, run.before, "bench-ml/mlenv-cold-again", second))
+        shutil.rmtree(second)
+        digests.append(second_cold.extra["digest"])
     return steps, digests, steps["cold"].extra["packages"]
 
 
@@ -197,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="numpy + six only: a quick smoke run")
     parser.add_argument("--keep", action="store_true", help=f"keep what the run made ({WORK}, the Docker images)")
+    parser.add_argument("--only", choices=SIDES, help="measure one side only (the figures of the other are not in the report)")
+    parser.add_argument("--once", action="store_true", help="no second cold mlenv build (the digest check across caches)")
     args = parser.parse_args(argv)
     with one_run_at_a_time():
         return run_all(args)
@@ -222,7 +233,8 @@ def run_all(args: argparse.Namespace) -> dict:
         sys.exit(f"bench-ml needs {NEED_FREE[args.small] / 1e9:.0f} GB free on {WORK}'s disk; `df -h` shows what there is")
     services.ensure_dockerd()
     try:
-        figures = measure(SMALL if args.small else FULL, small=args.small, keep=args.keep)
+        figures = measure(SMALL if args.small else FULL, small=args.small, keep=args.keep,
+                          sides=(args.only,) if args.only else SIDES, again=not args.once)
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
@@ -232,8 +244,8 @@ def run_all(args: argparse.Namespace) -> dict:
     return asdict(figures)
 
 
-def measure(before: list[str], *, small: bool, keep: bool = False) -> ml_report.Figures:
-    """Start the registry and the index, then the limits, the mlenv side and the Docker side."""
+def measure(before: list[str], *, small: bool, keep: bool = False, sides: tuple[str, ...] = SIDES, again: bool = True) -> ml_report.Figures:
+    """Start the registry and the index, then the limits, the mlenv side and the Docker side (those of `sides`)."""
     registry = services.start_registry(WORK / "registry")
     index = services.start_pypiserver(WHEELS, WORK / "index")
     base = f"{registry.host}/bench-ml/base:3.11-bookworm"
@@ -245,8 +257,11 @@ def measure(before: list[str], *, small: bool, keep: bool = False) -> ml_report.
                 import_rootfs(services.ensure_base_rootfs(), base)
                 wheels = wheels_of(before)
                 limits = machine_limits(run, wheels, small)
-                mlenv, digests, packages = mlenv_side(run)
-                docker = docker_side(run)
+                steps, digests, packages = {}, [], len(wheels)
+                if "mlenv" in sides:
+                    steps["mlenv"], digests, packages = mlenv_side(run, again=again)
+                if "docker" in sides:
+                    steps["docker"] = docker_side(run)
             finally:
                 if not keep:
                     remove_docker_images()
@@ -254,7 +269,7 @@ def measure(before: list[str], *, small: bool, keep: bool = False) -> ml_report.
         index.stop()
         registry.stop()
     return ml_report.Figures(small=small, packages=packages, wheel_bytes=sum(w.stat().st_size for w in wheels),
-                             installed_bytes=ml_limits.installed_bytes(wheels), steps={"mlenv": mlenv, "docker": docker},
+                             installed_bytes=ml_limits.installed_bytes(wheels), steps=steps,
                              limits=limits, cold_digests=digests, wire_counted=gauge.counting)
 
 

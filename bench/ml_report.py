@@ -75,9 +75,17 @@ def _docker_layers(figures: Figures) -> list[str]:
         f"{scenario}: " + ", ".join(f"{count} {outcome}" for outcome, count in layers.items()) for scenario, layers in said.items()), ""]
 
 
+def _digests(figures: Figures) -> str:
+    if len(figures.cold_digests) < 2:
+        return "One cold mlenv build (--once, or --only docker): digests across caches not compared"
+    same = len(set(figures.cold_digests)) == 1
+    return f"Two cold mlenv builds from separate empty caches: digests {'identical' if same else 'DIFFER'} ({', '.join(figures.cold_digests)})"
+
+
 def markdown(figures: Figures) -> str:
     kind = "--small (numpy + six)" if figures.small else "torch 2.5.1 + CUDA 12 wheels, triton, numpy, pandas, scikit-learn"
-    same = len(set(figures.cold_digests)) == 1
+    distance = ["Distance of each mlenv step to the limits (the limit's floor for that step's work, and wall ÷ floor):\n",
+                *distance_table(figures), ""] if "mlenv" in figures.steps else []
     return "\n".join([
         f"\n## bench-ml: {kind}",
         f"{figures.packages} packages, {figures.wheel_bytes / 1e9:.2f} GB of wheels, {figures.installed_bytes / 1e9:.2f} GB installed; "
@@ -86,10 +94,8 @@ def markdown(figures: Figures) -> str:
         "whichever repositories hold it); docker CPU and RSS include the engine's (dockerd, containerd, build containers).\n",
         *steps_table(figures), "", *_docker_layers(figures),
         *limits_table(figures), "",
-        "Distance of each mlenv step to the limits (the limit's floor for that step's work, and wall ÷ floor):\n",
-        *distance_table(figures), "",
-        f"Two cold mlenv builds from separate empty caches: digests {'identical' if same else 'DIFFER'} "
-        f"({', '.join(figures.cold_digests)})",
+        *distance,
+        _digests(figures),
     ])
 
 

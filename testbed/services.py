@@ -102,8 +102,8 @@ def start_pypiserver(package_dir: Path, workdir: Path, htpasswd: tuple[str, str]
     if htpasswd:
         (workdir / "htpasswd").write_text(f"{htpasswd[0]}:{_bcrypt(htpasswd[1])}\n")
         auth = ["-a", "download,list,update", "-P", str(workdir / "htpasswd")]
-    command = [sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1", *auth,
-               "--disable-fallback", "--hash-algo", "sha256", "--log-stream", "none", str(package_dir)]
+    command = [sys.executable, str(Path(__file__).with_name("pypi_index.py")), "run", "-p", str(port), "-i", "127.0.0.1", *auth,
+               "--disable-fallback", "--hash-algo", "sha256", "--log-stream", "none", "--server", "wsgiref", str(package_dir)]
     server = Server(_spawn(command, log), f"127.0.0.1:{port}", f"http://127.0.0.1:{port}/simple/", log)
     return _wait_until(server, server.url, ok=(200, 401))
 

@@ -2,7 +2,12 @@
 built layers and base-image facts, each keyed by a digest so an entry can never be stale.
 
 Every entry is checked when it is used (a digest, or a parse) and rebuilt with a warning when it is
-damaged. Every file is written under a temporary name in the cache's `tmp/` folder and renamed into
+damaged. A file's digest is read from a stamp instead of hashing the file again while the stamp,
+written when the file was last hashed or written, still matches the file's size, mtime, ctime, inode
+and device: a write, truncation, replacement or touch changes one of those and the file is hashed
+again. What a stamp does not see: a change that keeps all five (bit rot below the file system, a
+write to the raw device, a write within the same clock tick as the stamp, which the coarse kernel
+clock can give a few milliseconds). Every file is written under a temporary name in the cache's `tmp/` folder and renamed into
 place; the writer holds an flock on its temporary file or folder, so a later build removes the ones
 no live process holds (what a killed build leaves behind). Files honour the umask, as other tools'.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -20,9 +26,8 @@ import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from mlenv.digests import sha256_file  # noqa: F401 - the one file hasher; cache users import it from here too
+from mlenv.digests import sha256_file, sha256_hex
 from typing import BinaryIO, Callable, Iterable, Iterator
-
 
 
 def cache_dir() -> Path:
@@ -73,10 +78,47 @@ def verified_file(path: Path, sha256: str, what: str) -> bool:
     fetches it again, which replaces it atomically)."""
     if not path.is_file():
         return False
-    if sha256_file(path) == sha256:
+    if has_sha256(path, sha256):
         return True
     warn(f"the cached {what} {path} does not match its sha256 {sha256[:12]}…: fetching it again")
     return False
+
+
+# -- stamps: a file hashed once is not hashed again while it is unchanged --------------------------
+def has_sha256(path: Path, sha256: str) -> bool:
+    """Whether the file has this sha256 (hex): trusted from its stamp while that still matches the
+    file (see the module docstring), else hashed, and stamped when it matches."""
+    if _stamp_matches(path, sha256):
+        return True
+    if sha256_file(path) != sha256:
+        return False
+    stamp_sha256(path, sha256)
+    return True
+
+
+def stamp_sha256(path: Path, sha256: str) -> None:
+    """Record that the file, as it is now, has this sha256 (its writer or a reader just hashed it).
+    Best effort: without a stamp the file is only hashed again."""
+    with suppress(OSError):
+        write_atomically(_stamp_path(path), json.dumps({"sha256": sha256, **_identity(path)}).encode())
+
+
+def _stamp_matches(path: Path, sha256: str) -> bool:
+    try:
+        return json.loads(_stamp_path(path).read_bytes()) == {"sha256": sha256, **_identity(path)}
+    except (OSError, ValueError):  # no stamp, a damaged one, or no file
+        return False
+
+
+def _identity(path: Path) -> dict[str, int]:
+    """What changes when a file's content is changed in any ordinary way."""
+    found = os.stat(path)
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "ctime_ns": found.st_ctime_ns,
+            "inode": found.st_ino, "device": found.st_dev}
+
+
+def _stamp_path(path: Path) -> Path:
+    return cache_dir() / "stamps" / (sha256_hex(os.path.abspath(path).encode()) + ".json")
 
 
 # -- temporary files: locked while written, renamed into place, orphans swept -----------------------
@@ -168,7 +210,8 @@ def _remove_if_orphan(path: Path) -> bool:
 
 
 def atomic_write(target: Path, chunks: Iterable[bytes], expected_sha256: str | None = None) -> Path:
-    """Write chunks to target via a temporary file; verify the sha256 before the rename."""
+    """Write chunks to target via a temporary file; verify the sha256 before the rename (and stamp
+    the file with it, so its next use does not hash it again)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with partial_file(scratch_dir()) as (temporary, out):
@@ -179,6 +222,8 @@ def atomic_write(target: Path, chunks: Iterable[bytes], expected_sha256: str | N
         if expected_sha256 and digest.hexdigest() != expected_sha256:
             raise ValueError(f"sha256 mismatch: expected {expected_sha256}, got {digest.hexdigest()}")
         os.replace(temporary, target)
+    if expected_sha256:
+        stamp_sha256(target, expected_sha256)
     return target
 
 

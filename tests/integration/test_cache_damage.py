@@ -1,6 +1,8 @@
 """Damaged cache entries are checked when used, discarded and rebuilt, with a warning in the build
 log: every build after a damage succeeds with the very digest an undamaged cache gives, so a cached
-wheel swapped for another version's can never produce an image."""
+wheel swapped for another version's can never produce an image. A file hashed once is trusted by its
+stamp (cache.py) while its size, mtime, ctime and inode stay; a damage in place after the stamp
+changes one of them, and is caught the same way."""
 
 from __future__ import annotations
 
@@ -44,8 +46,12 @@ def _own(path: Path) -> Path:
     return path
 
 
+def _six_path(cache: Path) -> Path:
+    return next(cache.glob("wheels/*/*/six-1.16.0-*.whl"))
+
+
 def _six_wheel(cache: Path) -> Path:
-    return _own(next(cache.glob("wheels/*/*/six-1.16.0-*.whl")))
+    return _own(_six_path(cache))
 
 
 def _layer(cache: Path, holding: str) -> Path:
@@ -151,3 +157,65 @@ def _whole(cache: Path) -> bool:
         layers = all(_reuse(folder, "") for folder in (cache / "layers").iterdir())
         facts = all(_cached_facts(path) for path in cache.glob("base/*.json"))
     return wheels and blobs and layers and facts and not said
+
+
+def _flip_in_place(path: Path, *, keep_mtime: bool = False) -> None:
+    """One byte changed through the same inode: the size stays, and with keep_mtime the mtime too."""
+    before = path.stat()
+    with path.open("r+b") as handle:
+        handle.seek(before.st_size // 2)
+        byte = handle.read(1)[0]
+        handle.seek(before.st_size // 2)
+        handle.write(bytes([byte ^ 0xFF]))
+    if keep_mtime:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _six_layer_tar(cache: Path) -> Path:
+    return _layer(cache, "six.py") / "layer.tar.gz"
+
+
+# name: (the file, damaged in place after the whole cache is stamped; the damage; what the warning names; to a layout?)
+IN_PLACE = {
+    "wheel: a byte flipped": (_six_path, _flip_in_place, "wheel", False),
+    "wheel: a byte flipped, its mtime put back": (_six_path, lambda p: _flip_in_place(p, keep_mtime=True), "wheel", False),
+    "wheel: truncated": (_six_path, lambda p: os.truncate(p, p.stat().st_size // 2), "wheel", False),
+    "layer tar: a byte flipped": (_six_layer_tar, _flip_in_place, "layer", False),
+    "layer tar: a byte flipped, its mtime put back": (_six_layer_tar, lambda p: _flip_in_place(p, keep_mtime=True), "layer", False),
+    "base blob: a byte flipped": (_base_blob, _flip_in_place, "base-image blob", True),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE))
+def test_a_stamped_entry_damaged_in_place_is_caught(name, reference, tmp_path, base_image, registry, index_settings, monkeypatch):
+    locate, damage, warned, to_layout = IN_PLACE[name]
+    cache = tmp_path / "cache"
+    shutil.copytree(reference[0], cache, copy_function=os.link)
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(cache))
+    entry = _own(locate(cache))
+    assert _whole(cache), "every entry hashed, and stamped as it is now"
+    time.sleep(0.05)  # past the kernel's coarse clock tick: the damage gets a time of its own
+    damage(entry)
+    lines: list[str] = []
+    target = f"oci:{tmp_path / 'layout'}" if to_layout else f"{registry.host}/damage/{tmp_path.name.lower()}"
+    result = build(_spec(base_image), target, index=index_settings, log=lines.append)
+    assert result.digest == reference[1], "the same image as from an undamaged cache"
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert len(warnings) == 1 and f"the cached {warned} " in warnings[0], lines
+    assert _whole(cache)
+
+
+def test_a_stamped_cache_is_not_hashed_again(reference, tmp_path, base_image, registry, index_settings, monkeypatch):
+    """What makes a warm build fast: with every entry stamped, a build into a new repository reads
+    no cached wheel, layer or blob whole to check it."""
+    from mlenv import cache as cache_module
+
+    cache = tmp_path / "cache"
+    shutil.copytree(reference[0], cache, copy_function=os.link)
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(cache))
+    assert _whole(cache)
+    hashed: list[str] = []
+    monkeypatch.setattr(cache_module, "sha256_file", lambda path: hashed.append(str(path)) or "0" * 64)
+    result = build(_spec(base_image), f"{registry.host}/damage/{tmp_path.name.lower()}", index=index_settings)
+    assert result.digest == reference[1] and not result.cache_hit
+    assert hashed == []

@@ -76,3 +76,12 @@ def test_run_measured_reports_the_child_trees_cpu_and_peak_rss_and_fails_loudly(
     assert step.peak_rss >= 200_000_000 and (step.stored, step.uploaded) == (0, 0)
     with pytest.raises(RuntimeError, match="broken on purpose"):
         run_measured([sys.executable, "-c", "import sys; sys.exit('broken on purpose')"], registry=gauge)
+
+
+def test_a_run_of_one_side_reports_that_side_and_says_the_digests_were_not_compared():
+    only_mlenv = figures(steps={"mlenv": figures().steps["mlenv"]}, cold_digests=["sha256:a"])
+    text = ml_report.markdown(only_mlenv)
+    assert "| cold | 100.0 | 90.0 | 1000.0 | 1000.0 | 300 |" in text and "| cold | 100.0 | 76.3 s (1.3×)" in text
+    assert "digests across caches not compared" in text and "identical" not in text
+    only_docker = ml_report.markdown(figures(steps={"docker": figures().steps["docker"]}, cold_digests=[]))
+    assert "| cold | 300.0 | 250.0 |" in only_docker and "Distance of each mlenv step" not in only_docker

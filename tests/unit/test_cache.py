@@ -1,14 +1,19 @@
-"""The cache's temporaries: they honour the umask, a live writer's are never swept, a dead one's are."""
+"""The cache's temporaries: they honour the umask, a live writer's are never swept, a dead one's are;
+and its stamps: a file verified once is not hashed again until it changes."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import stat
+import time
 from pathlib import Path
 
+import pytest
+
 from mlenv import cache
-from mlenv.cache import atomic_write, partial_dir, partial_file, sweep_orphans, verified_file, warnings_to
+from mlenv.cache import atomic_write, has_sha256, partial_dir, partial_file, sweep_orphans, verified_file, warnings_to
 
 
 def _mode(path: Path) -> int:
@@ -84,3 +89,88 @@ def test_a_damaged_entry_is_reported_to_the_builds_log(tmp_path):
         assert not verified_file(entry, "0" * 64, "wheel")
         assert not verified_file(tmp_path / "missing.whl", "0" * 64, "wheel")
     assert lines == [f"warning: the cached wheel {entry} does not match its sha256 000000000000…: fetching it again"]
+
+
+# -- stamps: a file hashed once is trusted while its size, times and inode are what they were -------
+def _counting_hashes(monkeypatch) -> list[Path]:
+    hashed: list[Path] = []
+    real = cache.sha256_file
+
+    def counted(path):
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(cache, "sha256_file", counted)
+    return hashed
+
+
+def _entry(tmp_path: Path, monkeypatch, data: bytes = b"the wheel's bytes " * 100) -> tuple[Path, str]:
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path / "cache"))
+    entry = tmp_path / "cache" / "wheels" / "entry.whl"
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(data)
+    return entry, hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_verified_once_is_not_hashed_again_while_unchanged(tmp_path, monkeypatch):
+    entry, sha = _entry(tmp_path, monkeypatch)
+    hashed = _counting_hashes(monkeypatch)
+    assert all(verified_file(entry, sha, "wheel") for _ in range(3))
+    assert hashed == [entry], "hashed the first time only"
+    assert not has_sha256(entry, "0" * 64) and len(hashed) == 2, "a stamp vouches only for the digest it was made with"
+
+
+def test_a_file_written_with_its_digest_is_stamped_by_the_write(tmp_path, monkeypatch):
+    entry, sha = _entry(tmp_path, monkeypatch)
+    atomic_write(entry, [entry.read_bytes()], expected_sha256=sha)
+    hashed = _counting_hashes(monkeypatch)
+    assert verified_file(entry, sha, "wheel") and hashed == []
+
+
+def _flip_in_place(path: Path, *, keep_mtime: bool = False) -> None:
+    before = path.stat()
+    with path.open("r+b") as handle:
+        handle.seek(before.st_size // 2)
+        byte = handle.read(1)
+        handle.seek(before.st_size // 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    if keep_mtime:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _replace_by_rename(path: Path) -> None:
+    data, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    other = path.with_name("other")
+    other.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    os.utime(other, ns=(mtime, mtime))
+    os.replace(other, path)
+
+
+CHANGES = {
+    "a byte flipped in place": _flip_in_place,
+    "a byte flipped in place, the mtime put back": lambda p: _flip_in_place(p, keep_mtime=True),
+    "truncated in place": lambda p: os.truncate(p, p.stat().st_size // 2),
+    "replaced by another file of the same size and mtime": _replace_by_rename,
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_stamped_file_changed_afterwards_is_hashed_again_and_caught(change, tmp_path, monkeypatch):
+    entry, sha = _entry(tmp_path, monkeypatch)
+    assert verified_file(entry, sha, "wheel")
+    time.sleep(0.05)  # past the kernel's coarse clock tick: the change gets a time of its own
+    CHANGES[change](entry)
+    lines: list[str] = []
+    with warnings_to(lines.append):
+        assert not verified_file(entry, sha, "wheel")
+    assert len(lines) == 1 and "does not match its sha256" in lines[0]
+
+
+def test_a_damaged_stamp_only_costs_a_hash(tmp_path, monkeypatch):
+    entry, sha = _entry(tmp_path, monkeypatch)
+    assert verified_file(entry, sha, "wheel")
+    for stamp in (tmp_path / "cache" / "stamps").iterdir():
+        stamp.write_bytes(b"\x00 not json")
+    hashed = _counting_hashes(monkeypatch)
+    assert verified_file(entry, sha, "wheel") and hashed == [entry]
+    assert verified_file(entry, sha, "wheel") and hashed == [entry], "and the stamp is whole again"

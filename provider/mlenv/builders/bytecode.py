@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlenv.diagnostics.errors import BuildError
@@ -58,37 +57,40 @@ class Compiler:
 
     def compile_tree(self, tree, image_site: str) -> None:
         """Add bytecode for the `.py` files of a layer held in memory (oci/tree.py) below `image_site`:
-        only those sources are written out, compiled there, and their `.pyc` files put in the tree."""
+        only those sources are written out, in a scratch folder of the tree's, and compiled there; the
+        tree then reads them and their `.pyc` files from that folder when the tar is written."""
         prefix = image_site.strip("/") + "/"
         sources = {path: entry for path, entry in tree.entries.items()
                    if entry.kind == "file" and path.startswith(prefix) and path.endswith(".py")}
         if not sources:
             return
-        with tempfile.TemporaryDirectory(prefix="mlenv-bytecode-") as scratch:
-            site = Path(scratch)
-            for path, entry in sources.items():
-                staged = site / path[len(prefix):]
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                staged.write_bytes(tree.read(entry))
-            self.compile(site, image_site)
-            for pyc in sorted(site.rglob("__pycache__/*.pyc")):
-                tree.add_file(prefix + pyc.relative_to(site).as_posix(), pyc.read_bytes())
+        site = tree.scratch_dir("mlenv-bytecode-")
+        for path, entry in sources.items():
+            staged = site / path[len(prefix):]
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_bytes(tree.read(entry))
+            tree.entries[path] = replace(entry, content=staged)  # read from here, not decompressed from the wheel again
+        self.compile(site, image_site)
+        for pyc in sorted(site.rglob("__pycache__/*.pyc")):
+            tree.add_file(prefix + pyc.relative_to(site).as_posix(), pyc)
 
 
 def find_compiler(python_version: str) -> Compiler | None:
-    """The first `pythonX.Y` on PATH that really is CPython X.Y, else None."""
+    """The first `pythonX.Y` on PATH that really is CPython X.Y, else None. Its path is the
+    interpreter's own (`sys.executable`), asked from "/" as the compiling runs: a version manager's
+    shim (pyenv's is a shell script that picks the interpreter by folder) is not run once per layer."""
     found = shutil.which(f"python{python_version}")
     if not found:
         return None
-    probe = "import platform, sys; print(platform.python_implementation(), platform.python_version(), '%d.%d' % sys.version_info[:2])"
+    probe = "import platform, sys; print(platform.python_implementation(), platform.python_version(), '%d.%d' % sys.version_info[:2], sys.executable)"
     try:
-        done = subprocess.run([found, "-I", "-c", probe], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([found, "-I", "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
     except (OSError, subprocess.TimeoutExpired):
         return None
-    words = done.stdout.split()
-    if done.returncode != 0 or len(words) != 3 or words[0] != "CPython" or words[2] != python_version:
+    words = done.stdout.strip().split(" ", 3)
+    if done.returncode != 0 or len(words) < 3 or words[0] != "CPython" or words[2] != python_version:
         return None
-    return Compiler(found, f"CPython {words[1]}")
+    return Compiler(words[3] if len(words) == 4 and words[3] else found, f"CPython {words[1]}")
 
 
 def bytecode_decision(python_version: str, log) -> Compiler | None:

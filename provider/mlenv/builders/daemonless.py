@@ -69,16 +69,19 @@ def resolve_environment(request: BuildRequest, resources: ExitStack) -> Resolved
         log(f"base {base_ref} ({base.digest[:19]}): Python {python.version}, glibc {python.glibc}")
         check_python(spec.python.version, python)
     pip = spec.pip if conda else venv_requirements(spec)  # a conda environment's pip is conda's
-    wheels = _resolve_wheels(request, python, pip) if python and pip.installs_anything else []
-    compiler = bytecode_decision(python.version, log) if wheels else None
+    compiler = bytecode_decision(python.version, log) if python and pip.installs_anything else None
+    wheels = _resolve_wheels(request, python, pip, compiler) if python and pip.installs_anything else []
+    compiler = compiler if wheels else None
     bytecode = (compiler.version if compiler else NONE) if wheels else None
     return Resolved(base, base_store, Lock(base.digest, python, tuple(wheels), conda, bytecode), records, compiler)
 
 
-def _resolve_wheels(request: BuildRequest, python, pip) -> list:
+def _resolve_wheels(request: BuildRequest, python, pip, compiler=None) -> list:
+    """The locked wheels; uv is handed the bytecode compiler's interpreter (the one it would find on
+    PATH, without running a version manager's shim to find it)."""
     from mlenv.resolve.pip_lock import resolve
 
-    wheels = resolve(pip, python, request.index)
+    wheels = resolve(pip, python, request.index, interpreter=compiler.path if compiler else None)
     request.log(f"locked {len(wheels)} packages: " + ", ".join(w.pin for w in wheels))
     return wheels
 

@@ -2,8 +2,9 @@
 venv (ENV_PREFIX), packed as deterministic layers (oci/layers.py).
 
 Each wheel is installed with `installer` into a layer's tree held in memory (oci/tree.py: the paths,
-the small files, and for big ones the wheel member to read again when the tar is written), so no
-staging tree is written to disk; the layer depends only on the wheel's bytes, so a changed pin
+and for each file the wheel member to read again when the tar is written, or the few bytes installer
+made: RECORD, INSTALLER, entry-point scripts), so no staging tree is written to disk and a tree holds
+no file of the wheel in memory; the layer depends only on the wheel's bytes, so a changed pin
 changes only its own layer. Its tar is the one installing into a staging tree gave.
 
 Two wheels may ship the same file (a namespace package's `backports/__init__.py`). As in pip, the
@@ -35,7 +36,7 @@ from mlenv.digests import cache_key
 from mlenv.definition.model import ENV_PREFIX
 from mlenv.identity.hashing import BUILDER_VERSION
 from mlenv.oci.layers import LayerJob
-from mlenv.oci.tree import SMALL, LayerTree, ZipMember
+from mlenv.oci.tree import LayerTree, ZipMember
 from mlenv.resolve.pip_lock import LockedWheel
 
 LAYER_BUDGET = 48  # our layers at most; Docker's overlay driver caps a whole image near 127
@@ -160,12 +161,10 @@ class _TreeDestination(SchemeDictionaryDestination):
     wheel: Path | None = None
 
     def write_to_fs(self, scheme: Scheme, path: str, stream, is_executable: bool) -> RecordEntry:
-        kept = _Kept(rereadable=isinstance(stream, zipfile.ZipExtFile))
+        rereadable = isinstance(stream, zipfile.ZipExtFile)  # a member of the wheel, not a file installer made
+        kept = _Hashed() if rereadable else io.BytesIO()
         digest, size = copyfileobj_with_hashing(stream, kept, self.hash_algorithm)
-        if kept.data is None:  # too big to keep: read again from the wheel when the tar is written
-            content = ZipMember(self.wheel, stream.name)
-        else:
-            content = bytes(kept.data)
+        content = ZipMember(self.wheel, stream.name) if rereadable else kept.getvalue()
         self.tree.add_file(str(self._path_with_destdir(scheme, path)), content, size=size, executable=is_executable)
         return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
 
@@ -175,17 +174,9 @@ class _TreeDestination(SchemeDictionaryDestination):
             return self.write_to_fs(Scheme("scripts"), script_name, stream, is_executable=True)
 
 
-class _Kept:
-    """What a file's copy keeps: all of it up to SMALL bytes; past that nothing, if the file can be
-    read again from the wheel (a zip member), else all of it."""
+class _Hashed:
+    """Where a wheel member's bytes go once hashed for RECORD: nowhere. The tar reads the member again
+    from the wheel, so a layer's tree holds no file of the wheel in memory, only what installer made."""
 
-    def __init__(self, *, rereadable: bool):
-        self.data: bytearray | None = bytearray()
-        self.size, self.rereadable = 0, rereadable
-
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.data is not None:
-            self.data += chunk
-            if self.size > SMALL and self.rereadable:
-                self.data = None
+    def write(self, chunk: bytes) -> int:
+        return len(chunk)

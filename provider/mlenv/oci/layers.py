@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mlenv.cache import cache_root, partial_file, scratch_dir, warn, write_atomically
+from mlenv.cache import cache_root, has_sha256, partial_file, scratch_dir, stamp_sha256, warn, write_atomically
 from mlenv.diagnostics import progress
-from mlenv.digests import cache_key, file_digest
+from mlenv.digests import cache_key
 from mlenv.oci.compression import GZIP, Compressor, default_threads
 from mlenv.oci.mediatypes import OCI_LAYER_GZIP
 from mlenv.oci.tree import LayerTree
@@ -78,19 +78,20 @@ def pack_layers(jobs: list[LayerJob], *, compressor: Compressor = GZIP, workers:
 def cached_layer(job: LayerJob, *, compressor: Compressor = GZIP, threads: int = 1) -> Layer:
     """The job's layer, packed once per key and compressor and kept in the cache: a rebuild of the
     same lock writes no tar again. A cached entry is checked (layer.json parses, the file has its
-    digest) and rebuilt, with a warning, when damaged."""
+    size and digest: hashed again only when its stamp no longer matches, cache.py) and rebuilt, with a
+    warning, when damaged."""
     folder = cache_root() / "layers" / cache_key([job.key, compressor.cache_id])
     found = _reuse(folder, job.created_by, compressor)
     if found:
         return found
-    tree = LayerTree()
-    job.fill(tree)
     target = folder / ("layer" + compressor.suffix)
-    with partial_file(scratch_dir()) as (partial, _):
+    with LayerTree() as tree, partial_file(scratch_dir()) as (partial, _):
+        job.fill(tree)
         digest, diff_id, size = write_tree(tree, partial, compressor, threads)
         progress.add(progress.PACKED, size)
         folder.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
+    stamp_sha256(target, digest.removeprefix("sha256:"))
     meta = {"digest": digest, "diff_id": diff_id, "size": size, "media_type": compressor.media_type}
     write_atomically(folder / "layer.json", json.dumps(meta).encode())
     return Layer(target, digest, diff_id, size, job.created_by, compressor.media_type)
@@ -108,7 +109,7 @@ def _reuse(folder: Path, created_by: str, compressor: Compressor = GZIP) -> Laye
         return _damaged(folder, f"{meta.name} is not the JSON it should be")
     if not packed.is_file():
         return _damaged(folder, f"{packed.name} is missing")
-    if packed.stat().st_size != layer.size or file_digest(packed) != layer.digest:
+    if packed.stat().st_size != layer.size or not has_sha256(packed, layer.digest.removeprefix("sha256:")):
         return _damaged(folder, f"{packed.name} does not match the digest in {meta.name}")
     return layer
 

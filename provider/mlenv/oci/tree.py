@@ -1,5 +1,7 @@
-"""A layer's entries held in memory (paths, modes, small contents, where big contents can be read
-again), so a layer is written without a staging tree on disk.
+"""A layer's entries held in memory (paths, modes, and where each file's content is: a wheel's member,
+a file on disk, or the few bytes made in memory), so a layer is written without a staging tree on
+disk and its tree stays small however big the layer. Files a builder makes on the way (the bytecode)
+live in a scratch folder of the tree's own, removed when the tree is closed.
 
 The tar it writes is the one a staging tree of the same files gave: entries sorted by path, PAX
 format, mtime 0, uid/gid 0 with empty names, directories 0755, symlinks 0777, files 0755 when
@@ -11,23 +13,22 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import tempfile
 import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-SMALL = 256 * 1024  # contents up to this size are kept in memory; larger ones are read again when written
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZipMember:
     """A file's content as a member of a zip (a wheel) on disk: read from it when the tar is written."""
     archive: Path
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     kind: str                                   # "file", "dir" or "symlink"
     executable: bool = False
@@ -41,6 +42,24 @@ class LayerTree:
 
     def __init__(self):
         self.entries: dict[str, Entry] = {}
+        self._resources = ExitStack()  # the scratch folders, and the wheels `read` opened
+        self._zips: dict[Path, zipfile.ZipFile] = {}
+
+    def __enter__(self) -> "LayerTree":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the scratch folders and close the wheels read: once the tar is written, neither is needed."""
+        self._resources.close()
+        self._zips.clear()
+
+    def scratch_dir(self, prefix: str) -> Path:
+        """A new folder that lives as long as the tree: files added from it are read when the tar is
+        written, not held in memory."""
+        return Path(self._resources.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
 
     def add_file(self, path: str, content: bytes | Path | ZipMember, *, size: int | None = None, executable: bool = False) -> None:
         if size is None:
@@ -68,10 +87,10 @@ class LayerTree:
                     self.add_file(relative, path, executable=bool(path.stat().st_mode & 0o100))
 
     def read(self, entry: Entry) -> bytes:
-        """A file entry's content, wherever it is kept."""
+        """A file entry's content, wherever it is kept (a wheel is opened once, not per member)."""
         if isinstance(entry.content, bytes):
             return entry.content
-        with ExitStack() as opened, _open(entry.content, {}, opened) as handle:
+        with _open(entry.content, self._zips, self._resources) as handle:
             return handle.read()
 
     def _put(self, path: str, entry: Entry) -> None:

@@ -1,5 +1,6 @@
 """Download locked conda packages into the content-addressed cache, in parallel, verified by sha256
-when written and again each time a cached file is used (a damaged entry is fetched anew).
+when written and again each time a cached file is used (a damaged entry is fetched anew; an unchanged
+file is trusted by its stamp, cache.py).
 
 The URL used is rattler's (tokens and `${VAR}` credentials expanded); every message shows the public one.
 """
@@ -13,8 +14,7 @@ from typing import Callable
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from mlenv.cache import atomic_write, cache_root
-from mlenv.digests import sha256_file
+from mlenv.cache import atomic_write, cache_root, has_sha256
 from mlenv.diagnostics import progress
 from mlenv.diagnostics.errors import BuildError
 from mlenv.diagnostics.redact import public_url
@@ -43,7 +43,7 @@ def _verified(record: CondaRecord) -> bool:
     path = package_path(record)
     if not path.is_file():
         return False
-    if sha256_file(path) == record.sha256:
+    if has_sha256(path, record.sha256):
         return True
     path.unlink(missing_ok=True)
     return False

@@ -42,10 +42,11 @@ class _UvFailed(Exception):
         self.stderr = stderr
 
 
-def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bool = True) -> list[LockedWheel]:
+def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bool = True, interpreter: str | None = None) -> list[LockedWheel]:
     """The exact wheel set for a `PipSpec` (requirements, private wheels, constraints, --hash
     values), sorted by name. `build_sources=False` (preview) never builds an sdist nor asks the
-    index why a requirement fell back: it only locks what has wheels."""
+    index why a requirement fell back: it only locks what has wheels. `interpreter`: a host Python
+    of the target's version for uv (else uv finds one on PATH); the lock is the same either way."""
     from mlenv.resolve import pip_sources
 
     if not pip.installs_anything:
@@ -57,7 +58,7 @@ def resolve(pip, python: PythonFacts, index: IndexSettings, *, build_sources: bo
     built: dict[str, pip_sources.BuiltSdist] = {}  # built wheel's file name -> where it came from
     for _ in range(_ROUNDS):
         try:
-            pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built=built, sources=sources)
+            pylock = _run_uv("\n".join(lines) + "\n", constraints, python, index, built=built, sources=sources, interpreter=interpreter)
         except _UvFailed as failed:
             text = failed.stderr + _versions_hint(failed.stderr, index, python.version)
             if not _add(built, pip_sources.after_failure(text, target)):  # built before, and uv still fails
@@ -143,7 +144,8 @@ def _best_wheel(package: dict, target_tags: list[tags.Tag], allowed: dict) -> Lo
     return LockedWheel(name=name, version=package["version"], filename=filename, url=wheel["url"], sha256=wheel["hashes"]["sha256"], size=int(wheel.get("size") or 0))
 
 
-def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings, *, built: dict, sources: list[str]) -> dict:
+def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: IndexSettings, *, built: dict, sources: list[str],
+            interpreter: str | None = None) -> dict:
     """uv's pylock for the lines, wheels only except for `sources` (direct references to an sdist or
     a git repository, which uv reads to learn their dependencies); `built`: wheels built by earlier rounds."""
     from uv import find_uv_bin
@@ -158,6 +160,7 @@ def _run_uv(lines: str, constraints: list[str], python: PythonFacts, index: Inde
             "--only-binary", ":all:", "--no-config", "--no-header", "--quiet",
             "--cache-dir", str(cache_root() / "uv"), *index_options(index),
         ]
+        command += ["--python", interpreter] if interpreter else []
         for name in sources:
             command += ["--no-binary", name]
         if built:  # sdists built into wheels by an earlier round, offered as local files

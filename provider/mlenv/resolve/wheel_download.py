@@ -2,7 +2,8 @@
 verified by sha256, in parallel.
 
 A rebuild of the same lock downloads nothing: the cache key is the file's sha256, checked again on
-every reuse (a damaged or swapped file is downloaded again, with a warning).
+every reuse (a damaged or swapped file is downloaded again, with a warning; an unchanged file is
+trusted by its stamp, cache.py).
 """
 
 from __future__ import annotations

@@ -88,3 +88,30 @@ def test_the_compiler_version_is_in_the_lock_hash():
     python = PythonFacts("3.11", "/usr/bin/python3.11", "2.36")
     hashes = {lock_hash(Lock("sha256:" + "0" * 64, python, (), None, bytecode)) for bytecode in (None, NONE, "CPython 3.11.2", "CPython 3.11.7")}
     assert len(hashes) == 4
+
+
+def test_the_bytecode_waits_on_disk_for_the_tar_and_goes_with_the_tree(wheelhouse, compiler):
+    """A layer's .pyc files (and the sources staged to compile them) are not held in memory: the tree
+    reads them from its scratch folder when the tar is written, and closing the tree removes it."""
+    from pathlib import Path
+
+    with LayerTree() as tree:
+        _install_wheel(next(wheelhouse.glob("requests-*.whl")), tree, VERSION)
+        compiler.compile_tree(tree, SITE)
+        kept = [e.content for p, e in tree.entries.items() if p.endswith((".pyc", ".py"))]
+        assert len(kept) > 20 and all(isinstance(content, Path) and content.is_file() for content in kept)
+        assert not any(isinstance(e.content, bytes) for p, e in tree.entries.items() if p.endswith((".pyc", ".py")))
+    assert not any(content.exists() for content in kept)
+
+
+def test_the_compiler_is_the_interpreter_itself_not_the_shim_that_found_it(tmp_path, monkeypatch):
+    """A version manager's shim on PATH (pyenv's picks the interpreter by folder): it is run once, from
+    "/" as the compiling is, and the layers are compiled by the interpreter it chose."""
+    real = find_compiler(VERSION)
+    shim = tmp_path / f"python{VERSION}"
+    shim.write_text(f"#!/bin/sh\npwd >> {tmp_path / 'ran-in'}\nexec {real.path} \"$@\"\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    found = find_compiler(VERSION)
+    assert found == Compiler(real.path, real.version) and found.path != str(shim)
+    assert (tmp_path / "ran-in").read_text() == "/\n"

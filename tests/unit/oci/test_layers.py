@@ -3,6 +3,7 @@
 import io
 import os
 import tarfile
+import time
 import gzip
 
 from mlenv.oci.layers import write_layer
@@ -46,3 +47,39 @@ def test_diff_id_is_the_uncompressed_digest(tmp_path):
     raw = gzip.decompress((tmp_path / "l.tar.gz").read_bytes())
     assert diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
     assert size == (tmp_path / "l.tar.gz").stat().st_size
+
+
+def _job(fills: list) -> "LayerJob":
+    from mlenv.oci.layers import LayerJob
+
+    def fill(tree):
+        fills.append(1)
+        tree.add_file("opt/env/data.bin", bytes(range(256)) * 1200)
+
+    return LayerJob("stamp-test-key", "test layer", fill)
+
+
+def test_a_cached_layer_is_reused_without_hashing_it_and_rebuilt_once_changed(tmp_path, monkeypatch):
+    """The packer stamps the file it wrote (cache.py): a reuse reads the stamp, not 300 kB again; a
+    layer file changed afterwards (same size, a byte flipped) is hashed, caught and packed again."""
+    from mlenv import cache
+    from mlenv.cache import warnings_to
+    from mlenv.oci.layers import cached_layer
+
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path / "cache"))
+    fills, hashed = [], []
+    first = cached_layer(_job(fills))
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda path: hashed.append(path) or real(path))
+    assert cached_layer(_job(fills)) == first and fills == [1] and hashed == []
+    data = bytearray(first.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    time.sleep(0.05)  # past the kernel's coarse clock tick: the write gets a time of its own
+    with first.path.open("r+b") as handle:  # in place: the same inode
+        handle.write(bytes(data))
+    lines: list[str] = []
+    with warnings_to(lines.append):
+        again = cached_layer(_job(fills))
+    assert fills == [1, 1] and len(hashed) == 1, "hashed (the stamp no longer matches), then packed again"
+    assert again == first and again.path.read_bytes() != bytes(data), "the same layer as before the damage"
+    assert len(lines) == 1 and "is damaged" in lines[0]
