@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mlenv.definition.model import METADATA_FIELDS
 from mlenv.diagnostics.errors import SpecError
 
 NAMESPACE = "mlenv:"
@@ -34,7 +35,7 @@ _AZUREML_NAME = re.compile(r"^azureml:(?:/*registries/[^/]+/environments/)?(?P<n
 _AZUREML_PREFIX = re.compile(r"^(azureml|microsoft)-", re.IGNORECASE)
 LABELS = ("latest",)
 SYNTAX = "mlenv:<name>@latest or mlenv:<name>:<version>, e.g. mlenv:sklearn-1.5@latest"
-ALLOWED_BESIDE = ("name", "version", "description", "tags", "os_type", "inference_config", "curated", "$schema")
+ALLOWED_BESIDE = (*METADATA_FIELDS, "curated", "$schema")
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def resolve(value: Any) -> tuple[Entry, str]:
 def curated_spec(data: dict):
     """The EnvironmentSpec a mapping with `curated:` stands for: the version's definition, with the
     metadata given beside the reference."""
-    from mlenv.definition import confine
+    from mlenv.definition import confine, fields
     from mlenv.definition.sources import load_source
 
     value = data["curated"]
@@ -166,17 +167,7 @@ def curated_spec(data: dict):
     known, version = resolve(value)
     with confine.separate_root():  # shipped (or site) data, read under its own folder's root
         spec = load_source(known.path(version))
-    return replace(spec, curated=f"{NAMESPACE}{known.name}:{version}", from_file=False, origin="", **_metadata(data))
-
-
-def _metadata(data: dict) -> dict:
-    """The metadata given beside the reference; the version file's own (its description) stays there."""
-    from mlenv.definition import fields
-
-    return {"name": fields.text("name", data.get("name")), "version": fields.text("version", data.get("version")),
-            "description": fields.text("description", data.get("description")), "tags": fields.tags(data.get("tags")),
-            "os_type": fields.text("os_type", data.get("os_type")) or "linux",
-            "inference_config": fields.inference_config(data.get("inference_config"))}
+    return replace(spec, curated=f"{NAMESPACE}{known.name}:{version}", from_file=False, origin="", **fields.metadata(data))
 
 
 # --- Azure ML's curated environments -----------------------------------------------------------------

@@ -94,3 +94,12 @@ def compression(value: Any) -> str | None:
     if value != "zstd":
         raise SpecError("compression", "unknown layer compression", "use zstd (smaller, faster; Docker 23+ and containerd 1.5+ pull it) or leave it out for gzip", value)
     return value
+
+
+def metadata(data: dict) -> dict:
+    """The metadata fields of a mapping (METADATA_FIELDS), checked, as EnvironmentSpec keywords:
+    they name and describe an environment and are never hashed."""
+    return {"name": text("name", data.get("name")), "version": text("version", data.get("version")),
+            "description": text("description", data.get("description")), "tags": tags(data.get("tags")),
+            "os_type": text("os_type", data.get("os_type")) or "linux",
+            "inference_config": inference_config(data.get("inference_config"))}

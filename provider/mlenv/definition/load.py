@@ -107,12 +107,7 @@ def _from_mapping(data: dict, base_dir: Path, from_file: bool) -> EnvironmentSpe
         builder=fields.builder(data.get("builder")),
         compression=fields.compression(data.get("compression")),
         verify=fields.strings("verify", data.get("verify")),
-        name=fields.text("name", data.get("name")),
-        version=fields.text("version", data.get("version")),
-        description=fields.text("description", data.get("description")),
-        tags=fields.tags(data.get("tags")),
-        os_type=fields.text("os_type", data.get("os_type")) or "linux",
-        inference_config=fields.inference_config(data.get("inference_config")),
+        **fields.metadata(data),
         from_file=from_file,
         notes=(*(conda.warnings if conda else ()), *pip.warnings, *outside),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlenv.definition import curated
 from mlenv.definition.azureml_v1 import SAVED_SOURCE
 from mlenv.diagnostics.errors import SpecError, SpecWarning
 from mlenv.definition.requirement_syntax import has_exact_pin
@@ -59,29 +60,17 @@ def _name(spec):
         if not lowered.startswith(prefix):
             continue
         written = spec.name[:len(prefix)]
-        hint = f"; {_counterpart(spec.name)}" if prefix in AZUREML_PREFIXES else ""
+        hint = f"; {curated.counterpart_hint(spec.name)}" if prefix in AZUREML_PREFIXES else ""
         if spec.source == SAVED_SOURCE and prefix in AZUREML_PREFIXES:
             yield SpecWarning("name", f"the prefix '{written}' is reserved for curated environments in Azure ML; this file was saved from one, "
                               "and the name is kept here as metadata (it does not change the image)",
                               f"give the environment a name of its own before registering it in Azure ML{hint}", spec.name)
         else:
             yield SpecError("name", f"the prefix '{written}' is reserved (curated environments)", f"choose a name that does not start with AzureML, Microsoft or mlenv:{hint}", spec.name)
-    if spec.name and not spec.curated and lowered in _curated_names():
+    if spec.name and not spec.curated and lowered in curated.names():
         yield SpecError("name", "is the name of a curated environment", f"build it as mlenv:{lowered}@latest, or choose another name", spec.name)
     if len(spec.name) > MAX_NAME:
         yield SpecError("name", f"is {len(spec.name)} characters long, over the limit of {MAX_NAME}", f"shorten it to at most {MAX_NAME} characters")
-
-
-def _curated_names() -> tuple[str, ...]:
-    from mlenv.definition.curated import names
-
-    return names()
-
-
-def _counterpart(name: str) -> str:
-    from mlenv.definition.curated import counterpart_hint
-
-    return counterpart_hint(name)
 
 
 def _docker_definition(spec):

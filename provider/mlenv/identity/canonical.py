@@ -131,12 +131,7 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
     docker = {k: v for k, v in (("steps", list(spec.steps)),
                                 ("base_image_registry", {k: v for k, v in (("address", spec.base_registry.address), ("username", spec.base_registry.username)) if v})) if v}
     out = {
-        "name": spec.name or None,
-        "version": spec.version or None,
-        "description": spec.description or None,
-        "tags": dict(spec.tags) or None,
-        "os_type": spec.os_type if spec.os_type != "linux" else None,
-        "inference_config": spec.inference_config,
+        **_metadata_mapping(spec),
         "image": spec.image,
         "dockerfile": spec.dockerfile,
         "build": {"path": _local_path(spec.build.path), "dockerfile_path": spec.build.dockerfile_path,
@@ -156,10 +151,14 @@ def to_mapping(spec: EnvironmentSpec) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _metadata_mapping(spec: EnvironmentSpec) -> dict:
+    return {"name": spec.name or None, "version": spec.version or None, "description": spec.description or None,
+            "tags": dict(spec.tags) or None, "os_type": spec.os_type if spec.os_type != "linux" else None,
+            "inference_config": spec.inference_config}
+
+
 def _curated_mapping(spec: EnvironmentSpec) -> dict:
-    out = {"name": spec.name or None, "version": spec.version or None, "tags": dict(spec.tags) or None, "description": spec.description or None,
-           "os_type": spec.os_type if spec.os_type != "linux" else None, "inference_config": spec.inference_config,
-           "curated": spec.curated}
+    out = {**_metadata_mapping(spec), "curated": spec.curated}
     return {k: v for k, v in out.items() if v is not None}
 
 
