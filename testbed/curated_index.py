@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from mlenv.digests import sha256_file
 from testbed import services
 
 PYPI = "https://pypi.org/simple"
@@ -100,10 +101,10 @@ def _fetch(client: httpx.Client, pin: Pin) -> str:
     if not match:
         raise RuntimeError(f"no file of {pin.name}=={pin.version} on {PYPI} has the pinned sha256 {pin.sha256}")
     name, target = match[0]["filename"], TARGET / match[0]["filename"]
-    if target.exists() and _sha256(target) == pin.sha256:
+    if target.exists() and sha256_file(target) == pin.sha256:
         return name
     reused = REUSED / name
-    if reused.exists() and _sha256(reused) == pin.sha256:
+    if reused.exists() and sha256_file(reused) == pin.sha256:
         _link_or_copy(reused, target)
         return name
     _download(client, match[0]["url"], target, pin.sha256)
@@ -130,14 +131,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # another file system
         shutil.copyfile(source, target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ensure_curated_channel() -> Path:
