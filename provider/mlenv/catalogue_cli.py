@@ -149,13 +149,9 @@ def _show(args) -> int:
 def _anonymous_name(store, digest: str) -> str | None:
     """Where an image built from a definition without a name is registered: anon-<hash>."""
     from mlenv.catalogue.tags import anonymous_name
-    from mlenv.oci.image import DEFINITION_HASH
+    from mlenv.catalogue.versions import definition_hash_at
 
-    found = store.get_manifest(digest)
-    try:
-        definition_hash = json.loads(found[0]).get("annotations", {}).get(DEFINITION_HASH) if found else None
-    except (ValueError, AttributeError):
-        return None
+    definition_hash = definition_hash_at(store, digest)
     return anonymous_name(definition_hash) if isinstance(definition_hash, str) and definition_hash else None
 
 

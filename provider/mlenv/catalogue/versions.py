@@ -139,7 +139,12 @@ def plan(store, name: str, definition_hash: str, version: str | None = None) -> 
 
 
 def _tagged_hash(store, name: str, version: str) -> str:
-    found = store.get_manifest(scheme.version_tag(name, version))
+    return definition_hash_at(store, scheme.version_tag(name, version))
+
+
+def definition_hash_at(store, reference: str) -> str:
+    """The definition hash an image (by tag or digest) is annotated with; "" when none is found."""
+    found = store.get_manifest(reference)
     return _annotations(found[0]).get(DEFINITION_HASH, "") if found else ""
 
 
