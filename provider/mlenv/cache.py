@@ -19,15 +19,16 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
-import shutil
 import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlenv.digests import sha256_file, sha256_hex
-from typing import BinaryIO, Callable, Iterable, Iterator
+
+if TYPE_CHECKING:  # a no-op replay imports this module (replay.py): it imports only what it runs
+    from typing import BinaryIO, Callable, Iterable, Iterator
 
 
 def cache_dir() -> Path:
@@ -100,17 +101,17 @@ def stamp_sha256(path: Path, sha256: str) -> None:
     """Record that the file, as it is now, has this sha256 (its writer or a reader just hashed it).
     Best effort: without a stamp the file is only hashed again."""
     with suppress(OSError):
-        write_atomically(_stamp_path(path), json.dumps({"sha256": sha256, **_identity(path)}).encode())
+        write_atomically(_stamp_path(path), json.dumps({"sha256": sha256, **file_identity(path)}).encode())
 
 
 def _stamp_matches(path: Path, sha256: str) -> bool:
     try:
-        return json.loads(_stamp_path(path).read_bytes()) == {"sha256": sha256, **_identity(path)}
+        return json.loads(_stamp_path(path).read_bytes()) == {"sha256": sha256, **file_identity(path)}
     except (OSError, ValueError):  # no stamp, a damaged one, or no file
         return False
 
 
-def _identity(path: Path) -> dict[str, int]:
+def file_identity(path: str | Path) -> dict[str, int]:
     """What changes when a file's content is changed in any ordinary way."""
     found = os.stat(path)
     return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "ctime_ns": found.st_ctime_ns,
@@ -147,6 +148,8 @@ def partial_dir(directory: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
 
@@ -157,7 +160,7 @@ def _locked_new(directory: Path, make: Callable[[Path], int]) -> tuple[Path, int
     directory.mkdir(parents=True, exist_ok=True)
     sweep_orphans(directory)
     for _ in range(100):
-        path = directory / f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        path = directory / f"{PARTIAL_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
         try:
             fd = make(path)
         except FileNotFoundError:  # a folder removed before we could open it
@@ -199,6 +202,8 @@ def _remove_if_orphan(path: Path) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if path.is_dir():
+            import shutil
+
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)

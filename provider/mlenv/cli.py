@@ -17,24 +17,26 @@ that names none.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-
-from mlenv.definition.confine import ALLOWED_ENV, allowing
-from mlenv.diagnostics.errors import InternalError, MlenvError
-from mlenv.diagnostics.last_resort import last_resort
-from mlenv.settings import DEFAULT_REGISTRY, base_image, default_registry, index_settings, registry_credentials
 
 DEFINITION_HELP = ("definition: environment YAML (ours, Azure ML v2), Azure ML v1 JSON or saved folder, conda environment file, "
                    "requirements.txt, MLflow model folder or python_env.yaml, Azure ML asset folder, or a curated environment (mlenv:NAME@latest)")
-ALLOW_HELP = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
-              "separated by the path separator); nothing else outside the definition's folder is read")
 IMAGE_HELP = "base image for a definition that names none (a conda file, a requirements.txt, an MLflow model); default: $MLENV_BASE_IMAGE"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["build"]:
+        from mlenv.replay import replayed
+
+        if replayed(argv):  # the same command's last cache hit, and nothing it read has changed
+            return 0
+    from mlenv.definition.confine import allowing  # imported only now: a replay needs none of these
+    from mlenv.diagnostics.errors import InternalError, MlenvError
+    from mlenv.diagnostics.last_resort import last_resort
+
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
         with last_resort(), allowing(getattr(args, "allow_path", None)):  # anything unexpected: one line and a saved traceback
             return args.run(args)
@@ -51,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser():
+    import argparse
+
+    from mlenv.definition.confine import ALLOWED_ENV
+    from mlenv.settings import DEFAULT_REGISTRY, default_registry
+
+    ALLOW_HELP = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
+                  "separated by the path separator); nothing else outside the definition's folder is read")
     parser = argparse.ArgumentParser(prog="mlenv", description="ML environments as immutable, reproducible images.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -116,33 +125,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _warn(spec) -> None:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _warn(spec, warn=_to_stderr) -> None:
     from mlenv.definition.rules import findings
 
     for warning in findings(spec, building=True).warnings:  # what a build refuses comes as its error
-        print(f"warning: {warning.headline}", file=sys.stderr)
+        warn(f"warning: {warning.headline}")
 
 
-def _load(args, path: str):
+def _load(args, path: str, warn=_to_stderr):
     """The definition at `path`, with --image (else $MLENV_BASE_IMAGE) as the base of one that names none."""
     from pathlib import Path
 
     from mlenv.definition.load import with_base_image
     from mlenv.definition.sources import load_source
+    from mlenv.settings import base_image
 
     spec = load_source(Path(path))
     own = spec.image or ("a Dockerfile" if spec.dockerfile else "a build context" if spec.build else spec.curated)
     if args.image and own:
-        print(f"warning: --image is ignored for {path}: it names its own base ({own})", file=sys.stderr)
+        warn(f"warning: --image is ignored for {path}: it names its own base ({own})")
     return with_base_image(spec, base_image(args.image))
 
 
 def _build(args) -> int:
+    from mlenv import replay
+    from mlenv.build_report import Transcript, result_text
     from mlenv.pipeline import build
+    from mlenv.settings import index_settings, registry_credentials
 
-    spec = _named(_load(args, args.file), args.name)
-    _warn(spec)
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    said = Transcript()  # what this run prints, for the next run to replay
+    with replay.watching_inputs() as read:
+        spec = _named(_load(args, args.file, said.err), args.name)
+        _warn(spec, said.err)
+    log = said.err if args.json else said.out
     index = index_settings(args.index_url) if args.index_url else None  # None: read from the environment when a build needs it
     progress = None  # not a terminal: progress lines among the log lines, at each stage and every 5 s
     if sys.stderr.isatty():  # a terminal: one status line, redrawn, with the log written above it
@@ -150,14 +169,10 @@ def _build(args) -> int:
 
         status = StatusLine(sys.stderr)
         log, progress = status.above(log), Progress(status.show, every=0.1, final=status.done)
-    result = build(spec, args.registry, registry_credentials(), index, log=log, progress=progress)
-    if args.json:
-        print(json.dumps({**result.outputs(), "seconds": round(result.seconds, 3)}, indent=2))
-    else:
-        state = "cache hit, nothing built or pushed" if result.cache_hit else f"built, {result.bytes_pushed} bytes pushed"
-        print(f"{result.image_ref}\n  {state} in {result.seconds:.2f}s")
-        if result.image_ref.startswith("oci:"):  # skopeo and podman take no digest in a layout reference
-            print(f"  for skopeo, podman: {result.tag_ref}")
+    recorder = replay.Recorder()
+    result = build(spec, args.registry, registry_credentials(), index, log=log, progress=progress, watch_target=recorder.wrap)
+    print(result_text(result.outputs(), result.seconds, args.json))
+    replay.remember(args.argv, read, args.file, recorder, said.lines, result.outputs(), args.json)
     return 0
 
 
@@ -179,6 +194,7 @@ def _named(spec, name: str | None):
 def _lock(args) -> int:
     from mlenv.pipeline import resolve_lock
     from mlenv.resolve import lock_files
+    from mlenv.settings import index_settings, registry_credentials
 
     lock, conda_records = resolve_lock(_load(args, args.file), args.registry, registry_credentials(), index_settings(args.index_url),
                                        log=lambda line: print(line, file=sys.stderr))
@@ -211,8 +227,10 @@ def _hash(args) -> int:
 
 
 def _validate(args) -> int:
-    from mlenv.resolve.preview import locked_versions
     from mlenv.definition.rules import findings
+    from mlenv.diagnostics.errors import MlenvError
+    from mlenv.resolve.preview import locked_versions
+    from mlenv.settings import index_settings
 
     failed = False
     index = index_settings(args.index_url)
@@ -235,8 +253,9 @@ def _validate(args) -> int:
 
 
 def _diff(args) -> int:
-    from mlenv.identity.changes import compare, render
     from mlenv.definition.revisions import load_definition
+    from mlenv.identity.changes import compare, render
+    from mlenv.settings import base_image
 
     image = base_image(args.image)
     with load_definition(args.old, image) as old, load_definition(args.new, image) as new:
@@ -249,6 +268,7 @@ def _diff(args) -> int:
 
 def _import_rootfs(args) -> int:
     from mlenv.oci.rootfs import import_rootfs
+    from mlenv.settings import registry_credentials
 
     print(import_rootfs(args.tarball, args.reference, registry_credentials()))
     return 0

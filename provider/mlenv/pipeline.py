@@ -59,11 +59,13 @@ def build(
     *,
     progress: Progress | None = None,
     labels: tuple[str, ...] = (),
+    watch_target: Callable | None = None,
 ) -> BuildResult:
     """The image for `spec` in `repository`: found (a cache hit) or built and published, then
     registered as a version of the definition's name, with `labels` pointed at that version
     (catalogue/, docs/VERSIONS.md). `progress` shows the long work (default: a line into the build
-    log at each stage and every 5 s)."""
+    log at each stage and every 5 s). `watch_target` wraps the target store (the CLI notes what a
+    cache hit read, to replay it: replay.py)."""
     from mlenv.definition.rules import findings
 
     findings(spec, building=True).raise_first()  # nothing is resolved or pushed for a definition that cannot build
@@ -72,6 +74,7 @@ def build(
     tag = tag_for(hash_hex)
     buildlog = BuildLog(hash_hex[:12], echo=log, secrets=[credentials.password if credentials else ""])  # the lookup's log
     target = open_store(target_ref, credentials)
+    target = watch_target(target) if watch_target else target
     try:
         result = lookup(target, target_ref.repository, tag, hash_hex)
         if result:
