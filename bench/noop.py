@@ -3,10 +3,14 @@ pip and a conda definition, beside a whole `docker build` process of an equivale
 Dockerfile on the real engine; and the provider's no-op per resource (Check + Diff over gRPC, what
 `pulumi up` costs for an unchanged resource) in a stack of many resources.
 
-The runs alternate (mlenv pip, mlenv conda, docker, …) so a busy machine slows all three alike.
-Figures are printed, never asserted. Modules are byte-compiled once into a folder of this run (as an
-installed package is), so no run pays for compiling sources. Run: `python bench/noop.py`, or
-`python bench/run.py --only noop`.
+`mlenv build` rows: the replay of the last cache hit (replay.py: a repeated command); the full
+path (a new MLENV_BENCH_RUN value per run gives each run a new memo key, so none is replayed); and
+the replay under this checkout's editable install, whose import hook runs at every interpreter
+start. The other rows run the `mlenv` console script of a virtual environment that sees mlenv and
+its dependencies as plain folders on sys.path, as a wheel installed by pip is seen. The runs alternate (every row once, then again), so
+a busy machine slows all of them alike. Figures are printed, never asserted. Modules are
+byte-compiled once into a folder of this run (as an installed package is), so no run pays for
+compiling sources. Run: `python bench/noop.py`, or `python bench/run.py --only noop`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import venv
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,10 +59,19 @@ def section(registry: services.Server, index_url: str, work: Path, runs: int = 1
             "pip": {"image": pip_base, "pip": PIP, "variables": {"OMP_NUM_THREADS": "1"}},
             "conda": {"image": conda_base, "conda": {"channels": [channel.url], "dependencies": [*CONDA, {"pip": ["six==1.16.0"]}]}},
         }
-        commands = {name: _mlenv_noop(definition, f"{registry.host}/bench/noop-{name}", work, environment)
-                    for name, definition in definitions.items()}
-        commands["docker"] = _docker_noop(pip_base, index_url, work)
-        times = _alternating(commands, environment, runs)
+        installed, editable = _installed_mlenv(work), str(Path(sys.executable).parent / "mlenv")
+        mlenv = {name: _mlenv_noop(definition, f"{registry.host}/bench/noop-{name}", work, environment)
+                 for name, definition in definitions.items()}
+        fresh_key = lambda run: {**environment, "MLENV_BENCH_RUN": str(run)}  # noqa: E731
+        commands = {
+            "pip": ([installed, *mlenv["pip"]], lambda run: environment),
+            "pip, full path": ([installed, *mlenv["pip"]], fresh_key),
+            "pip, editable install": ([editable, *mlenv["pip"]], lambda run: environment),
+            "conda": ([installed, *mlenv["conda"]], lambda run: environment),
+            "conda, full path": ([installed, *mlenv["conda"]], fresh_key),
+            "docker": (_docker_noop(pip_base, index_url, work), lambda run: environment),
+        }
+        times = _alternating(commands, runs)
         per_resource = provider_noop(definitions["pip"], f"{registry.host}/bench/noop-pip", index_url, resources)
     finally:
         channel.stop()
@@ -71,12 +86,28 @@ def _child_environment(work: Path, index_url: str) -> dict[str, str]:
 
 
 def _mlenv_noop(definition: dict, repository: str, work: Path, environment: dict) -> list[str]:
-    """The `mlenv build` command of a definition whose image is already pushed (built here once)."""
+    """The `mlenv` arguments of a `build` of a definition whose image is already pushed (built here once)."""
     os.environ["MLENV_CACHE_DIR"] = environment["MLENV_CACHE_DIR"]
     build(from_mapping(definition), repository, index=IndexSettings(index_url=environment["MLENV_INDEX_URL"]))
     path = work / f"noop-{len(list(work.glob('noop-*.yml')))}.yml"
     path.write_text(json.dumps(definition))  # JSON is YAML
-    return [sys.executable, "-m", "mlenv.cli", "build", str(path), "--registry", repository]
+    return ["build", str(path), "--registry", repository]
+
+
+def _installed_mlenv(work: Path) -> str:
+    """The `mlenv` command of a new virtual environment that sees this project's dependencies and
+    mlenv as plain folders (a .pth file of paths), as a wheel installed by pip is seen, with the
+    console script pip writes: the checkout's venv runs its editable install's import hook at
+    every start, which no user's install has."""
+    folder = work / "installed"
+    venv.create(folder, with_pip=False)
+    dependencies = [p for p in sys.path if p.endswith("site-packages")]
+    site = next(folder.glob("lib/python*/site-packages"))
+    (site / "mlenv.pth").write_text("\n".join([*dependencies, str(ROOT / "provider"), str(ROOT / "sdk")]) + "\n")
+    script = folder / "bin" / "mlenv"
+    script.write_text(f"#!{folder / 'bin' / 'python'}\nimport sys\nfrom mlenv.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n")
+    script.chmod(0o755)
+    return str(script)
 
 
 def _docker_noop(base: str, index_url: str, work: Path) -> list[str]:
@@ -90,14 +121,15 @@ def _docker_noop(base: str, index_url: str, work: Path) -> list[str]:
     return command
 
 
-def _alternating(commands: dict[str, list[str]], environment: dict, runs: int) -> dict[str, list[float]]:
-    for command in commands.values():  # a warm-up run each: byte-compiled modules, the engine's cache
-        subprocess.run(command, check=True, capture_output=True, env=environment)
+def _alternating(commands: dict[str, tuple[list[str], Callable[[int], dict]]], runs: int) -> dict[str, list[float]]:
+    """Each command's seconds per run; `commands` maps a row to (argv, its environment for run N)."""
+    for command, environment in commands.values():  # a warm-up run each: byte-compiled modules, the memo, the engine's cache
+        subprocess.run(command, check=True, capture_output=True, env=environment(-1))
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
+    for run in range(runs):
+        for name, (command, environment) in commands.items():
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=environment, stdin=subprocess.DEVNULL)
+            done = subprocess.run(command, capture_output=True, text=True, env=environment(run), stdin=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - started)
             if done.returncode:
                 raise RuntimeError(f"{name} no-op failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -136,7 +168,9 @@ def _check_and_diff(process, urn: str, old: dict, goal: dict):
 
 def _print(times: dict[str, list[float]], per_resource: float, resources: int, runs: int) -> None:
     print(f"\nNo-op (cache hit), whole processes, median of {runs} alternating runs (min in brackets)")
-    labels = {"pip": f"`mlenv build`, pip definition {PIP}", "conda": f"`mlenv build`, conda definition {CONDA}",
+    labels = {"pip": f"`mlenv build` replayed, pip definition {PIP}", "pip, full path": "`mlenv build`, the same, full path (not replayed)",
+              "pip, editable install": "`mlenv build` replayed, the same, under the checkout's editable install",
+              "conda": f"`mlenv build` replayed, conda definition {CONDA}", "conda, full path": "`mlenv build`, the same, full path (not replayed)",
               "docker": "`docker build`, the pip definition's Dockerfile, fully cached"}
     for name, label in labels.items():
         print(f"{label:86} {statistics.median(times[name]) * 1000:7.1f} ms  ({min(times[name]) * 1000:.1f} ms)")

@@ -21,14 +21,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from io import BufferedWriter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlenv.digests import sha256_file, sha256_hex
-
-if TYPE_CHECKING:  # a no-op replay imports this module (replay.py): it imports only what it runs
-    from typing import BinaryIO, Callable, Iterable, Iterator
 
 
 def cache_dir() -> Path:
@@ -124,7 +122,7 @@ def _stamp_path(path: Path) -> Path:
 
 # -- temporary files: locked while written, renamed into place, orphans swept -----------------------
 @contextmanager
-def partial_file(directory: Path) -> Iterator[tuple[Path, BinaryIO]]:
+def partial_file(directory: Path) -> Iterator[tuple[Path, BufferedWriter]]:
     """A new, locked temporary file in directory (mode 0666 less the umask, unlike mkstemp's 0600).
     Rename it into place inside the block; whatever is left at the end is removed."""
     path, fd = _locked_new(directory, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
@@ -148,7 +146,7 @@ def partial_dir(directory: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        import shutil
+        import shutil  # here, not above: a no-op replay imports this module and removes nothing (replay.py)
 
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)

@@ -26,11 +26,23 @@ IMAGE_HELP = "base image for a definition that names none (a conda file, a requi
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["build"]:
-        from mlenv.replay import replayed
+    try:
+        return 0 if argv[:1] == ["build"] and _replayed(argv) else _run(argv)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `mlenv diagnose LOG | head`
+        sys.stderr.close()
+        return 0
 
-        if replayed(argv):  # the same command's last cache hit, and nothing it read has changed
-            return 0
+
+def _replayed(argv: list[str]) -> bool:
+    """The same command's last cache hit printed again, when nothing it read has changed (replay.py)."""
+    from mlenv.replay import replayed
+
+    return replayed(argv)
+
+
+def _run(argv: list[str]) -> int:
     from mlenv.definition.confine import allowing  # imported only now: a replay needs none of these
     from mlenv.diagnostics.errors import InternalError, MlenvError
     from mlenv.diagnostics.last_resort import last_resort
@@ -46,11 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     except MlenvError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # e.g. `mlenv diagnose LOG | head`
-        sys.stderr.close()
-        return 0
 
 
 def _parser():
@@ -172,7 +179,7 @@ def _build(args) -> int:
     recorder = replay.Recorder()
     result = build(spec, args.registry, registry_credentials(), index, log=log, progress=progress, watch_target=recorder.wrap)
     print(result_text(result.outputs(), result.seconds, args.json))
-    replay.remember(args.argv, read, args.file, recorder, said.lines, result.outputs(), args.json)
+    replay.remember(args.argv, read, args.file, recorder, printed=said.lines, outputs=result.outputs(), as_json=args.json)
     return 0
 
 

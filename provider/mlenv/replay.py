@@ -12,11 +12,12 @@ run printed and what that depended on:
 - every tag or digest the run read or wrote in the target repository, with the manifest digest it
   named (or none), and the repository's tags of the catalogue name it registered under.
 
-A replay stats those files and asks the registry for those manifests and that listing again (over
-http.client, oci/tag_reader.py, or the layout's index.json). When every answer is the same, a full
-run would print the same, so the memo is printed. Anything else (a changed file, a moved tag, a
-registry asking for a login, any error at all) falls through to the full run, which writes a new
-memo. Only that falling through is the replay's answer: it never fails a command itself.
+A replay stats those files and asks the registry for those manifests and that listing again: with
+plain GETs over a socket for a loopback registry (oci/tag_reader.py), through RegistryStore for any
+other or for an answer that is not that simple (TLS, a login), or from the layout's index.json. When every answer is the same, a full run would print the
+same, so the memo is printed. Anything else (a changed file, a moved tag, any error at all) falls
+through to the full run, which writes a new memo. Only that falling through is the replay's
+answer: it never fails a command itself.
 """
 
 from __future__ import annotations
@@ -26,15 +27,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from mlenv.build_report import result_text
 from mlenv.cache import cache_dir, file_identity
 from mlenv.diagnostics.redact import redact
-
-if TYPE_CHECKING:
-    from typing import Iterator
 
 FOLDER = "replay"
 MEMOS = 200  # memos kept (one per command, folder and settings): the oldest go first
@@ -58,7 +56,7 @@ def replayed(argv: list[str]) -> bool:
     return True
 
 
-def remember(argv: list[str], watched: set[str], definition: str, recorder: Recorder, printed: list[tuple[str, str]],
+def remember(argv: list[str], watched: set[str], definition: str, recorder: Recorder, *, printed: list[tuple[str, str]],
              outputs: dict, as_json: bool) -> None:
     """Leave the memo of a run that ended in a registered cache hit whose every registry call was
     a manifest read or write or the tag listing; best effort (without a memo the next run is full)."""
@@ -67,7 +65,7 @@ def remember(argv: list[str], watched: set[str], definition: str, recorder: Reco
     if not (outputs["cache_hit"] and outputs["version"] and recorder.only_tags) or any(redact(line) != line for _, line in printed):
         return  # a secret in what was printed is never written to the cache
     store = recorder.store
-    where = {"registry": store.base} if hasattr(store, "base") else {"layout": str(store.root)}
+    where = {"registry": {"base": store.base, "host": store.host, "repository": store.repository}} if hasattr(store, "base") else {"layout": str(store.root)}
     listing = None if recorder.listing is None else _of_name(recorder.listing, outputs["name"])
     memo = {**where, "inputs": _identities(watched | {os.path.abspath(definition)}), "manifests": recorder.manifests,
             "listing": listing, "printed": printed, "outputs": outputs, "json": as_json}
@@ -166,14 +164,24 @@ class Recorder:
 
 
 def _repository_unchanged(memo: dict) -> bool:
-    if "registry" in memo:
-        from mlenv.oci.tag_reader import TagReader
-
-        store = TagReader(memo["registry"])
-    else:
+    """Whether the manifests and the listing the memo noted are as they were: read over a socket
+    from a loopback registry, else (TLS, a login, any answer not simple) through RegistryStore."""
+    if "layout" in memo:
         from mlenv.oci.layout import LayoutStore
 
-        store = LayoutStore(memo["layout"])
+        return _same_answers(LayoutStore(memo["layout"]), memo)
+    from mlenv.oci.tag_reader import TagReader, Unanswered
+
+    try:
+        return _same_answers(TagReader(memo["registry"]["base"]), memo)
+    except Unanswered:
+        from mlenv.oci.registry import RegistryStore
+        from mlenv.settings import registry_credentials
+
+        return _same_answers(RegistryStore(memo["registry"]["host"], memo["registry"]["repository"], registry_credentials()), memo)
+
+
+def _same_answers(store, memo: dict) -> bool:
     try:
         if any(_digest(store.get_manifest(reference)) != digest for reference, digest in memo["manifests"].items()):
             return False

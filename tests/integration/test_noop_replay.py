@@ -24,17 +24,18 @@ PROBE = """
 import json, sys
 from mlenv.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "full": "mlenv.pipeline" in sys.modules, "httpx": "httpx" in sys.modules}), file=sys.stderr)
+print(json.dumps({"code": code, "full": "mlenv.pipeline" in sys.modules, "httpx": "httpx" in sys.modules,
+                  "http.client": "http.client" in sys.modules}), file=sys.stderr)
 """
 TIME = re.compile(r"in \d+\.\d\ds$|\"seconds\": [0-9.]+", re.MULTILINE)
 
 
-def _run(definition: Path, repository: str, *options: str, environment: dict | None = None) -> dict:
+def _run(definition: Path, repository: str, *options: str, environment: dict | None = None, expect: int = 0) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE, "build", str(definition), "--registry", repository, *options],
                           capture_output=True, text=True, env=environment, stdin=subprocess.DEVNULL)
     *printed, last = done.stderr.splitlines() or [""]
     report = json.loads(last)
-    assert report["code"] == 0, done.stdout + done.stderr
+    assert report["code"] == expect, done.stdout + done.stderr
     return {**report, "stdout": TIME.sub("<time>", done.stdout), "stderr": printed}
 
 
@@ -54,7 +55,7 @@ def test_the_second_cache_hit_is_replayed_with_the_same_output(built):
     path, repository = built
     first, second, third = (_run(path, repository) for _ in range(3))
     assert first["full"] and not second["full"] and not third["full"]
-    assert not second["httpx"]  # the replay's reads go over http.client
+    assert not second["httpx"] and not second["http.client"]  # a loopback registry is read over a plain socket
     assert second["stdout"] == first["stdout"] and second["stderr"] == first["stderr"]
     assert "cache hit, nothing built or pushed <time>" in second["stdout"] and "registered anon-" in second["stdout"]
 
@@ -118,7 +119,7 @@ def test_a_layout_target_is_replayed(tmp_path, base_image, index_settings):
     assert "for skopeo, podman: oci:" in second["stdout"]
 
 
-def test_a_registry_that_asks_for_a_login_is_a_full_run_and_no_password_is_kept(tmp_path, auth_registry, base_image, index_settings, build_cache):
+def test_a_registry_that_asks_for_a_login_is_replayed_through_its_login_and_no_password_is_kept(tmp_path, auth_registry, base_image, index_settings, build_cache):
     from mlenv.oci.auth import Credentials
 
     password = "s3cret-pass"  # the auth_registry fixture's login
@@ -129,5 +130,7 @@ def test_a_registry_that_asks_for_a_login_is_a_full_run_and_no_password_is_kept(
     path.write_text(json.dumps(definition))
     environment = {**os.environ, "MLENV_REGISTRY_USERNAME": "builder", "MLENV_REGISTRY_PASSWORD": password}
     first, second = _run(path, repository, environment=environment), _run(path, repository, environment=environment)
-    assert first["full"] and second["full"] and second["stdout"] == first["stdout"]
+    assert first["full"] and not second["full"] and second["httpx"] and second["stdout"] == first["stdout"]
+    wrong = {**environment, "MLENV_REGISTRY_PASSWORD": "wrong"}  # the same memo (no password is in its key), refused
+    assert _run(path, repository, environment=wrong, expect=2)["full"]  # the full path says why
     assert not any(password in memo.read_text() for memo in (build_cache / "replay").glob("*.json"))

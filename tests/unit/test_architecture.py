@@ -15,7 +15,7 @@ from tests import paths
 PACKAGE = paths.ROOT / "provider" / "mlenv"
 ORDER = ["foundation", "definition", "identity", "resolve", "oci", "catalogue", "builders", "shell"]
 FOUNDATION = {"diagnostics", "cache", "digests"}
-SHELLS = {"pipeline", "cli", "catalogue_cli", "curated_cli", "provider", "settings"}
+SHELLS = {"pipeline", "cli", "catalogue_cli", "curated_cli", "build_report", "replay", "provider", "settings"}
 
 
 def stage_of(module: str) -> str:

@@ -5,7 +5,7 @@ The one place that knows what a URL login and an anaconda.org token look like.""
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 # scheme://user:password@host: the login runs to the last @ before the path (a password may hold an @).
 USERINFO = re.compile(r"(?<=://)([^/?#\s]*)@")
