@@ -67,7 +67,7 @@ def remember(argv: list[str], watched: set[str], definition: str, recorder: Reco
     store = recorder.store
     where = {"registry": {"base": store.base, "host": store.host, "repository": store.repository}} if hasattr(store, "base") else {"layout": str(store.root)}
     listing = None if recorder.listing is None else _of_name(recorder.listing, outputs["name"])
-    memo = {**where, "inputs": _identities(watched | {os.path.abspath(definition)}), "manifests": recorder.manifests,
+    memo = {**where, "inputs": _identities(watched, os.path.abspath(definition)), "manifests": recorder.manifests,
             "listing": listing, "printed": printed, "outputs": outputs, "json": as_json}
     try:
         write_atomically(_memo_path(argv), json.dumps(memo).encode())
@@ -106,13 +106,13 @@ def _reads(mode: str | None, flags: int) -> bool:
     return not flags & (os.O_WRONLY | os.O_RDWR) and not (mode and any(c in mode for c in "wax+"))
 
 
-def _identities(watched: set[str]) -> dict[str, dict | None]:
-    """Each path's identity (None when it is missing), without the interpreter's module files and
-    import folders, and with the folder of every file kept."""
+def _identities(watched: set[str], definition: str) -> dict[str, dict | None]:
+    """The identity (None when missing) of the definition and of each path watched but the
+    interpreter's module files and import folders, and of the folder of every file among them."""
     modules = {os.path.abspath(p) for m in list(sys.modules.values()) for p in (getattr(m, "__file__", None), getattr(m, "__cached__", None))
                if isinstance(p, str)}
     import_folders = {os.path.abspath(p or ".") for p in sys.path} | {os.path.dirname(p) for p in modules}
-    paths = {p for p in watched if p not in modules and p not in import_folders}
+    paths = {p for p in watched if p not in modules and p not in import_folders} | {definition}
     paths |= {os.path.dirname(p) for p in paths if not os.path.isdir(p)}
     return {p: _identity(p) for p in sorted(paths)}
 
