@@ -3,14 +3,13 @@ pip and a conda definition, beside a whole `docker build` process of an equivale
 Dockerfile on the real engine; and the provider's no-op per resource (Check + Diff over gRPC, what
 `pulumi up` costs for an unchanged resource) in a stack of many resources.
 
-`mlenv build` rows: the replay of the last cache hit (replay.py: a repeated command); the full
-path (a new MLENV_BENCH_RUN value per run gives each run a new memo key, so none is replayed); and
-the replay under this checkout's editable install, whose import hook runs at every interpreter
-start. The other rows run the `mlenv` console script of a virtual environment that sees mlenv and
-its dependencies as plain folders on sys.path, as a wheel installed by pip is seen. The runs alternate (every row once, then again), so
-a busy machine slows all of them alike. Figures are printed, never asserted. Modules are
-byte-compiled once into a folder of this run (as an installed package is), so no run pays for
-compiling sources. Run: `python bench/noop.py`, or `python bench/run.py --only noop`.
+`mlenv build` rows run the `mlenv` console script beside this interpreter, as a user types it: the
+replay of the last cache hit (replay.py: a repeated command), and the full path (a new
+MLENV_BENCH_RUN value per run gives each run a new memo key, so none is replayed). The runs
+alternate (every row once, then again), so a busy machine slows all of them alike. Figures are
+printed, never asserted. Modules are byte-compiled once into a folder of this run (as an installed
+package is), so no run pays for compiling sources. Run with the project's venv (`make bench`):
+`python bench/noop.py`, or `python bench/run.py --only noop`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 from pathlib import Path
 from typing import Callable
 
@@ -59,16 +57,17 @@ def section(registry: services.Server, index_url: str, work: Path, runs: int = 1
             "pip": {"image": pip_base, "pip": PIP, "variables": {"OMP_NUM_THREADS": "1"}},
             "conda": {"image": conda_base, "conda": {"channels": [channel.url], "dependencies": [*CONDA, {"pip": ["six==1.16.0"]}]}},
         }
-        installed, editable = _installed_mlenv(work), str(Path(sys.executable).parent / "mlenv")
+        program = Path(sys.executable).parent / "mlenv"
+        if not program.is_file():
+            raise SystemExit(f"no mlenv console script beside {sys.executable}: run the bench with the project's venv (make bench)")
         mlenv = {name: _mlenv_noop(definition, f"{registry.host}/bench/noop-{name}", work, environment)
                  for name, definition in definitions.items()}
         fresh_key = lambda run: {**environment, "MLENV_BENCH_RUN": str(run)}  # noqa: E731
         commands = {
-            "pip": ([installed, *mlenv["pip"]], lambda run: environment),
-            "pip, full path": ([installed, *mlenv["pip"]], fresh_key),
-            "pip, editable install": ([editable, *mlenv["pip"]], lambda run: environment),
-            "conda": ([installed, *mlenv["conda"]], lambda run: environment),
-            "conda, full path": ([installed, *mlenv["conda"]], fresh_key),
+            "pip": ([str(program), *mlenv["pip"]], lambda run: environment),
+            "pip, full path": ([str(program), *mlenv["pip"]], fresh_key),
+            "conda": ([str(program), *mlenv["conda"]], lambda run: environment),
+            "conda, full path": ([str(program), *mlenv["conda"]], fresh_key),
             "docker": (_docker_noop(pip_base, index_url, work), lambda run: environment),
         }
         times = _alternating(commands, runs)
@@ -92,22 +91,6 @@ def _mlenv_noop(definition: dict, repository: str, work: Path, environment: dict
     path = work / f"noop-{len(list(work.glob('noop-*.yml')))}.yml"
     path.write_text(json.dumps(definition))  # JSON is YAML
     return ["build", str(path), "--registry", repository]
-
-
-def _installed_mlenv(work: Path) -> str:
-    """The `mlenv` command of a new virtual environment that sees this project's dependencies and
-    mlenv as plain folders (a .pth file of paths), as a wheel installed by pip is seen, with the
-    console script pip writes: the checkout's venv runs its editable install's import hook at
-    every start, which no user's install has."""
-    folder = work / "installed"
-    venv.create(folder, with_pip=False)
-    dependencies = [p for p in sys.path if p.endswith("site-packages")]
-    site = next(folder.glob("lib/python*/site-packages"))
-    (site / "mlenv.pth").write_text("\n".join([*dependencies, str(ROOT / "provider"), str(ROOT / "sdk")]) + "\n")
-    script = folder / "bin" / "mlenv"
-    script.write_text(f"#!{folder / 'bin' / 'python'}\nimport sys\nfrom mlenv.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n")
-    script.chmod(0o755)
-    return str(script)
 
 
 def _docker_noop(base: str, index_url: str, work: Path) -> list[str]:
@@ -169,7 +152,6 @@ def _check_and_diff(process, urn: str, old: dict, goal: dict):
 def _print(times: dict[str, list[float]], per_resource: float, resources: int, runs: int) -> None:
     print(f"\nNo-op (cache hit), whole processes, median of {runs} alternating runs (min in brackets)")
     labels = {"pip": f"`mlenv build` replayed, pip definition {PIP}", "pip, full path": "`mlenv build`, the same, full path (not replayed)",
-              "pip, editable install": "`mlenv build` replayed, the same, under the checkout's editable install",
               "conda": f"`mlenv build` replayed, conda definition {CONDA}", "conda, full path": "`mlenv build`, the same, full path (not replayed)",
               "docker": "`docker build`, the pip definition's Dockerfile, fully cached"}
     for name, label in labels.items():

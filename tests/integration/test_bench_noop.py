@@ -14,8 +14,7 @@ from tests import paths
 
 pytestmark = pytest.mark.integration
 
-ROWS = ["`mlenv build` replayed, pip definition", "`mlenv build`, the same, full path (not replayed)",
-        "`mlenv build` replayed, the same, under the checkout's editable install", "`mlenv build` replayed, conda definition",
+ROWS = ["`mlenv build` replayed, pip definition", "`mlenv build`, the same, full path (not replayed)", "`mlenv build` replayed, conda definition",
         "`docker build`, the pip definition's Dockerfile, fully cached", "`pulumi up` no-op per resource"]
 
 
