@@ -16,7 +16,7 @@ import pytest
 from tests import paths
 
 pytestmark = [pytest.mark.integration, pytest.mark.bench]
-SCENARIOS = ["cold", "warm cache, new repository", "one-pin change", "no-op"]
+SCENARIOS = ["cold", "warm cache, new repository", "one-pin change", "no-op", "no-op, repeated"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,8 @@ def test_cold_stores_layers_a_no_op_nothing_and_two_cold_builds_agree(small_run)
     assert mlenv["cold"]["stored"] > 0 and docker["cold"]["stored"] > 0
     assert mlenv["no-op"]["extra"]["cache_hit"] and mlenv["no-op"]["stored"] == 0
     assert mlenv["no-op"]["uploaded"] < 100_000  # requests' headers only: a no-op sends no blob
+    repeated = mlenv["no-op, repeated"]
+    assert repeated["extra"]["cache_hit"] and repeated["extra"]["digest"] == mlenv["no-op"]["extra"]["digest"] and repeated["uploaded"] < 100_000
     assert all(step["cpu"] > 0 and step["peak_rss"] > 0 for step in (mlenv["cold"], docker["cold"]))
     first, second = figures["cold_digests"]
     assert first == second and first.startswith("sha256:")
