@@ -14,15 +14,14 @@ run printed and what that depended on:
 
 A replay stats those files and asks the registry for those manifests and that listing again: with
 plain GETs over a socket for a loopback registry (oci/tag_reader.py), through RegistryStore for any
-other or for an answer that is not that simple (TLS, a login), or from the layout's index.json. When every answer is the same, a full run would print the
-same, so the memo is printed. Anything else (a changed file, a moved tag, any error at all) falls
+other or for an answer that is not that simple (TLS, a login), or from the layout's index.json.
+When every answer is the same, a full run would print the same, so the memo is printed. Anything else (a changed file, a moved tag, any error at all) falls
 through to the full run, which writes a new memo. Only that falling through is the replay's
 answer: it never fails a command itself.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -33,6 +32,7 @@ from contextlib import contextmanager
 from mlenv.build_report import result_text
 from mlenv.cache import cache_dir, file_identity
 from mlenv.diagnostics.redact import redact
+from mlenv.digests import digest_of, sha256_hex
 
 FOLDER = "replay"
 MEMOS = 200  # memos kept (one per command, folder and settings): the oldest go first
@@ -64,16 +64,21 @@ def remember(argv: list[str], watched: set[str], definition: str, recorder: Reco
 
     if not (outputs["cache_hit"] and outputs["version"] and recorder.only_tags) or any(redact(line) != line for _, line in printed):
         return  # a secret in what was printed is never written to the cache
-    store = recorder.store
-    where = {"registry": {"base": store.base, "host": store.host, "repository": store.repository}} if hasattr(store, "base") else {"layout": str(store.root)}
     listing = None if recorder.listing is None else _of_name(recorder.listing, outputs["name"])
-    memo = {**where, "inputs": _identities(watched, os.path.abspath(definition)), "manifests": recorder.manifests,
+    memo = {**_where(recorder.store), "inputs": _identities(watched, os.path.abspath(definition)), "manifests": recorder.manifests,
             "listing": listing, "printed": printed, "outputs": outputs, "json": as_json}
     try:
         write_atomically(_memo_path(argv), json.dumps(memo).encode())
         _keep_newest(cache_dir() / FOLDER, MEMOS)
     except OSError:
         pass
+
+
+def _where(store) -> dict:
+    """The repository the memo's tags are read from again: a RegistryStore's, or a LayoutStore's."""
+    if hasattr(store, "base"):
+        return {"registry": {"base": store.base, "host": store.host, "repository": store.repository}}
+    return {"layout": str(store.root)}
 
 
 # -- what the definition's loading read --------------------------------------------------------------
@@ -191,7 +196,7 @@ def _same_answers(store, memo: dict) -> bool:
 
 
 def _digest(found: tuple[bytes, str] | None) -> str | None:
-    return None if found is None else "sha256:" + hashlib.sha256(found[0]).hexdigest()
+    return None if found is None else digest_of(found[0])
 
 
 def _of_name(tags: list[str], name: str) -> list[str]:
@@ -208,7 +213,7 @@ def _memo_path(argv: list[str]):
 def _key(argv: list[str]) -> str:
     """The command, its folder, the settings that can change what it prints, and mlenv's own files."""
     settings = sorted((k, redact(v)) for k, v in os.environ.items() if k.startswith("MLENV_") and not k.endswith("PASSWORD"))
-    return hashlib.sha256(json.dumps([[redact(a) for a in argv], os.getcwd(), settings, _code_stamp()]).encode()).hexdigest()
+    return sha256_hex(json.dumps([[redact(a) for a in argv], os.getcwd(), settings, _code_stamp()]).encode())
 
 
 def _code_stamp() -> list:

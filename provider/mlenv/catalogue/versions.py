@@ -154,7 +154,9 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
     scheme.check_name(name)
     if version is not None:
         scheme.check_version(version)
-    settle, slow = settle_seconds(), None
+    # An anonymous name is its definition's hash: every writer of it writes that one definition, so
+    # no other writer can take its version 1 and there is nothing to wait for.
+    settle, slow = (0.0 if scheme.is_anonymous(name) else settle_seconds()), None
     for _ in range(ATTEMPTS):
         started = time.monotonic()
         slots = scan(store.list_tags(), name)
@@ -162,7 +164,7 @@ def register(store, name: str, *, digest: str, definition_hash: str, version: st
         if done:
             return done
         _claim(store, name, slot, definition_hash=definition_hash, digest=digest)
-        if time.monotonic() - started > settle / 2:
+        if settle and time.monotonic() - started > settle / 2:
             slow = None if version else slot  # too slow for the others to be sure to see it: claim again, or the next slot
             continue
         time.sleep(settle)
