@@ -27,19 +27,17 @@ IMAGE_HELP = "base image for a definition that names none (a conda file, a requi
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return 0 if argv[:1] == ["build"] and _replayed(argv) else _run(argv)
+        if argv[:1] == ["build"]:
+            from mlenv.replay import replayed
+
+            if replayed(argv):  # the same command's last cache hit, and nothing it read has changed
+                return 0
+        return _run(argv)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `mlenv diagnose LOG | head`
         sys.stderr.close()
         return 0
-
-
-def _replayed(argv: list[str]) -> bool:
-    """The same command's last cache hit printed again, when nothing it read has changed (replay.py)."""
-    from mlenv.replay import replayed
-
-    return replayed(argv)
 
 
 def _run(argv: list[str]) -> int:
@@ -66,7 +64,7 @@ def _parser():
     from mlenv.definition.confine import ALLOWED_ENV
     from mlenv.settings import DEFAULT_REGISTRY, default_registry
 
-    ALLOW_HELP = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
+    allow_help = (f"a folder the definition may read files from besides its own (repeatable; also ${ALLOWED_ENV}, "
                   "separated by the path separator); nothing else outside the definition's folder is read")
     parser = argparse.ArgumentParser(prog="mlenv", description="ML environments as immutable, reproducible images.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -74,7 +72,7 @@ def _parser():
     build = commands.add_parser("build", help="build and push an environment unless its image already exists")
     build.add_argument("file", help=DEFINITION_HELP)
     build.add_argument("--image", help=IMAGE_HELP)
-    build.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
+    build.add_argument("--allow-path", action="append", metavar="DIR", help=allow_help)
     build.add_argument("--registry", default=default_registry(), help=f"repository to push to (default: $MLENV_REGISTRY or {DEFAULT_REGISTRY})")
     build.add_argument("--name", help="the name to register the version under: gives the definition one, or replaces its own (metadata: the hash stays)")
     build.add_argument("--index-url", help="package index (default: $MLENV_INDEX_URL, $PIP_INDEX_URL, $UV_INDEX_URL, else PyPI)")
@@ -84,7 +82,7 @@ def _parser():
     lock = commands.add_parser("lock", help="resolve an environment without building it, and write its lock for other tools")
     lock.add_argument("file", help=DEFINITION_HELP)
     lock.add_argument("--image", help=IMAGE_HELP)
-    lock.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
+    lock.add_argument("--allow-path", action="append", metavar="DIR", help=allow_help)
     lock.add_argument("--format", choices=("explicit", "requirements", "pixi"), default="explicit",
                       help="explicit: conda's @EXPLICIT list (wheels as comments); requirements: the wheels with hashes; pixi: a pixi.lock")
     lock.add_argument("-o", "--output", help="write to this file (default: standard output)")
@@ -95,13 +93,13 @@ def _parser():
     hash_ = commands.add_parser("hash", help="print the definition hash of a definition (exit 1, with the errors, when validate rejects it)")
     hash_.add_argument("file", help=DEFINITION_HELP)
     hash_.add_argument("--image", help=IMAGE_HELP)
-    hash_.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
+    hash_.add_argument("--allow-path", action="append", metavar="DIR", help=allow_help)
     hash_.set_defaults(run=_hash)
 
     validate = commands.add_parser("validate", help="check definition files: errors (exit 1) and warnings, as in pulumi preview")
     validate.add_argument("files", nargs="+", metavar="FILE", help=DEFINITION_HELP)
     validate.add_argument("--image", help=IMAGE_HELP)
-    validate.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
+    validate.add_argument("--allow-path", action="append", metavar="DIR", help=allow_help)
     validate.add_argument("--offline", action="store_true", help="do not ask the index what unpinned packages would lock to")
     validate.add_argument("--index-url", help="package index for that question (default: as for build)")
     validate.set_defaults(run=_validate)
@@ -110,7 +108,7 @@ def _parser():
     diff.add_argument("old", help="definition file, or REV:PATH for a file at a git revision (e.g. main:envs/train.yml)")
     diff.add_argument("new", help="definition file, or REV:PATH")
     diff.add_argument("--image", help=IMAGE_HELP)
-    diff.add_argument("--allow-path", action="append", metavar="DIR", help=ALLOW_HELP)
+    diff.add_argument("--allow-path", action="append", metavar="DIR", help=allow_help)
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the change rebuilds the image")
     diff.set_defaults(run=_diff)
