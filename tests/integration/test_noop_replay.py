@@ -25,7 +25,8 @@ import json, sys
 from mlenv.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "full": "mlenv.pipeline" in sys.modules, "httpx": "httpx" in sys.modules,
-                  "http.client": "http.client" in sys.modules}), file=sys.stderr)
+                  "http.client": "http.client" in sys.modules, "definition": any(m.startswith("mlenv.definition") for m in sys.modules)}),
+      file=sys.stderr)
 """
 TIME = re.compile(r"in \d+\.\d\ds$|\"seconds\": [0-9.]+", re.MULTILINE)
 
@@ -56,6 +57,7 @@ def test_the_second_cache_hit_is_replayed_with_the_same_output(built):
     first, second, third = (_run(path, repository) for _ in range(3))
     assert first["full"] and not second["full"] and not third["full"]
     assert not second["httpx"] and not second["http.client"]  # a loopback registry is read over a plain socket
+    assert first["definition"] and not second["definition"]  # the replay loads no definition
     assert second["stdout"] == first["stdout"] and second["stderr"] == first["stderr"]
     assert "cache hit, nothing built or pushed <time>" in second["stdout"] and "registered anon-" in second["stdout"]
 
