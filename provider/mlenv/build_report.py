@@ -21,7 +21,12 @@ class Transcript:
 
     def write(self, stream: str, line: str) -> None:
         self.lines.append((stream, line))
-        print(line, file=sys.stdout if stream == "out" else sys.stderr)
+        print_line(stream, line)
+
+
+def print_line(stream: str, line: str) -> None:
+    """One line of a transcript to its stream: "out" (standard output) or "err" (standard error)."""
+    print(line, file=sys.stdout if stream == "out" else sys.stderr)
 
 
 def result_text(outputs: dict, seconds: float, as_json: bool) -> str:

@@ -176,8 +176,9 @@ def _build(args) -> int:
         log, progress = status.above(log), Progress(status.show, every=0.1, final=status.done)
     recorder = replay.Recorder()
     result = build(spec, args.registry, registry_credentials(), index, log=log, progress=progress, watch_target=recorder.wrap)
-    print(result_text(result.outputs(), result.seconds, args.json))
-    replay.remember(args.argv, read, args.file, recorder, printed=said.lines, outputs=result.outputs(), as_json=args.json)
+    outputs = result.outputs()
+    print(result_text(outputs, result.seconds, args.json))
+    replay.remember(args.argv, read, args.file, recorder, printed=said.lines, outputs=outputs, as_json=args.json)
     return 0
 
 

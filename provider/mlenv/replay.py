@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mlenv.build_report import result_text
+from mlenv.build_report import print_line, result_text
 from mlenv.cache import cache_dir, file_identity
 from mlenv.diagnostics.redact import redact
 from mlenv.digests import digest_of, sha256_hex
@@ -51,7 +51,7 @@ def replayed(argv: list[str]) -> bool:
     except Exception:  # noqa: BLE001 - whatever went wrong, the full path decides, and explains
         return False
     for stream, line in memo["printed"]:
-        print(line, file=sys.stdout if stream == "out" else sys.stderr)
+        print_line(stream, line)
     print(result_text(memo["outputs"], time.monotonic() - started, memo["json"]))
     return True
 
